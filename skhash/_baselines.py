@@ -1,0 +1,145 @@
+"""Classic binary hashing baselines: SimHash and PCA-ITQ.
+
+Both are linear, data-independent (SimHash) or nearly so (ITQ), and are what a
+learned code has to beat at equal bits.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Codes are ``(X - mean_) @ projection_ > 0``."""
+
+    def _check_n_bits(self):
+        if not isinstance(self.n_bits, int | np.integer) or self.n_bits < 1:
+            raise ValueError(f"n_bits must be an integer >= 1, got {self.n_bits!r}.")
+
+    def transform(self, X):
+        """Binary codes of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_bits), uint8
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return ((X - self.mean_) @ self.projection_ > 0).astype(np.uint8)
+
+    @property
+    def _n_features_out(self):
+        return self.n_bits
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+
+class SimHash(_LinearHash):
+    """Sign of Gaussian random projections of the centred data (Charikar, 2002).
+
+    Parameters
+    ----------
+    n_bits : int, default=64
+        Code length.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the projections.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    projection_ : ndarray of shape (n_features, n_bits)
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_bits=64, random_state=None):
+        self.n_bits = n_bits
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Draw the projections.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self : SimHash
+        """
+        self._check_n_bits()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        rng = check_random_state(self.random_state)
+        self.mean_ = X.mean(axis=0)
+        self.projection_ = rng.standard_normal((X.shape[1], self.n_bits)).astype(X.dtype)
+        return self
+
+
+class PCAITQ(_LinearHash):
+    """PCA followed by Iterative Quantization (Gong & Lazebnik, 2011).
+
+    Projects centred data on its top principal directions, then learns the
+    rotation that brings the projections closest to their signs. With more bits
+    than features, the principal directions are padded with Gaussian random
+    ones.
+
+    Parameters
+    ----------
+    n_bits : int, default=64
+        Code length.
+    n_iter : int, default=50
+        Rotation updates.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial rotation.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    projection_ : ndarray of shape (n_features, n_bits)
+        PCA basis times the learned rotation.
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_bits=64, n_iter=50, random_state=None):
+        self.n_bits = n_bits
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Fit the principal directions and the rotation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self : PCAITQ
+        """
+        self._check_n_bits()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        rng = check_random_state(self.random_state)
+        self.mean_ = X.mean(axis=0)
+        Xc = (X - self.mean_).astype(np.float64)
+        _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+        basis = vt[: self.n_bits].T
+        if basis.shape[1] < self.n_bits:
+            extra = rng.standard_normal((X.shape[1], self.n_bits - basis.shape[1]))
+            basis = np.hstack([basis, extra])
+        V = Xc @ basis
+        R, _ = np.linalg.qr(rng.standard_normal((self.n_bits, self.n_bits)))
+        for _ in range(self.n_iter):
+            B = np.where(V @ R >= 0, 1.0, -1.0)
+            U, _, Wt = np.linalg.svd(B.T @ V)
+            R = (U @ Wt).T
+        self.projection_ = (basis @ R).astype(X.dtype)
+        return self

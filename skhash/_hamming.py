@@ -1,0 +1,312 @@
+"""Exact Hamming-distance kernels on packed binary codes.
+
+Codes are stored as ``np.packbits(bits, axis=1)`` rows. The kernels view each
+row as 64-bit words (rows are zero padded to a multiple of 8 bytes; zero
+padding on both sides does not change a distance) and count differing bits
+with the hardware ``popcnt`` instruction through an LLVM ``ctpop`` intrinsic.
+"""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+__all__ = ["as_words", "hamming_knn", "hamming_radius", "pack_bits", "pairwise_hamming"]
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Number of set bits of a uint64 (LLVM ``ctpop``, one ``popcnt``)."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+def pack_bits(bits):
+    """Pack a 2-D array of 0/1 values into C-contiguous uint8 rows."""
+    return np.ascontiguousarray(np.packbits(np.asarray(bits, dtype=np.uint8), axis=1))
+
+
+def as_words(packed):
+    """View packed uint8 rows as C-contiguous uint64 words.
+
+    Rows are zero padded to a multiple of 8 bytes first when needed; the view
+    shares memory with ``packed`` otherwise.
+    """
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    n_samples, n_bytes = packed.shape
+    n_words = max(1, -(-n_bytes // 8))
+    if n_bytes != 8 * n_words:
+        padded = np.zeros((n_samples, 8 * n_words), dtype=np.uint8)
+        padded[:, :n_bytes] = packed
+        packed = padded
+    return packed.view(np.uint64).reshape(n_samples, n_words)
+
+
+@njit(inline="always")
+def _distance(query, database, j, n_words):
+    d = np.uint64(0)
+    for w in range(n_words):
+        d += _popcount(query[w] ^ database[j, w])
+    return np.int32(d)
+
+
+@njit(inline="always")
+def _sift_down(dist, idx, k):
+    # Max-heap on (distance, index): the root is the worst neighbour kept.
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= k:
+            break
+        child = left
+        right = left + 1
+        if right < k and (
+            dist[right] > dist[left] or (dist[right] == dist[left] and idx[right] > idx[left])
+        ):
+            child = right
+        if dist[child] > dist[i] or (dist[child] == dist[i] and idx[child] > idx[i]):
+            dist[i], dist[child] = dist[child], dist[i]
+            idx[i], idx[child] = idx[child], idx[i]
+            i = child
+        else:
+            break
+
+
+@njit(inline="always")
+def _sort_pairs(dist, idx):
+    # Insertion sort by (distance, index); k is small.
+    for i in range(1, dist.shape[0]):
+        d = dist[i]
+        j_ = idx[i]
+        m = i - 1
+        while m >= 0 and (dist[m] > d or (dist[m] == d and idx[m] > j_)):
+            dist[m + 1] = dist[m]
+            idx[m + 1] = idx[m]
+            m -= 1
+        dist[m + 1] = d
+        idx[m + 1] = j_
+
+
+# The scans take a block view and loop over ``range(block.shape[0])``: with a
+# loop start LLVM cannot prove non-negative, every index pays numba's
+# negative-index wraparound, which cost 40% of the QPS on 64-bit codes.
+# Rows arrive in increasing index order, so a tie with the heap root never
+# displaces it: ties are broken by index without comparing indices.
+
+
+@njit(inline="always")
+def _scan_1word(w0, block, offset, dist, idx, k):
+    worst = dist[0]
+    for j in range(block.shape[0]):
+        d = np.int32(_popcount(w0 ^ block[j, 0]))
+        if d < worst:
+            dist[0] = d
+            idx[0] = j + offset
+            _sift_down(dist, idx, k)
+            worst = dist[0]
+
+
+@njit(inline="always")
+def _scan_4words(query, block, offset, dist, idx, k):
+    w0, w1, w2, w3 = query[0], query[1], query[2], query[3]
+    worst = dist[0]
+    for j in range(block.shape[0]):
+        d = np.int32(
+            _popcount(w0 ^ block[j, 0])
+            + _popcount(w1 ^ block[j, 1])
+            + _popcount(w2 ^ block[j, 2])
+            + _popcount(w3 ^ block[j, 3])
+        )
+        if d < worst:
+            dist[0] = d
+            idx[0] = j + offset
+            _sift_down(dist, idx, k)
+            worst = dist[0]
+
+
+@njit(inline="always")
+def _scan_words(query, block, offset, dist, idx, k):
+    n_words = block.shape[1]
+    worst = dist[0]
+    for j in range(block.shape[0]):
+        d = _distance(query, block, j, n_words)
+        if d < worst:
+            dist[0] = d
+            idx[0] = j + offset
+            _sift_down(dist, idx, k)
+            worst = dist[0]
+
+
+@njit(inline="always")
+def _scan(query, block, offset, dist, idx, k):
+    n_words = block.shape[1]
+    if n_words == 1:
+        _scan_1word(query[0], block, offset, dist, idx, k)
+    elif n_words == 4:
+        _scan_4words(query, block, offset, dist, idx, k)
+    else:
+        _scan_words(query, block, offset, dist, idx, k)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _knn_kernel(queries, database, k, exclude_self, out_dist, out_idx):
+    # One task per query over the whole database, heap of size k per query;
+    # scanning database blocks per group of queries measured no faster, even
+    # for 10**6 1024-bit codes (benchmarks/neighbors.py).
+    out_dist[:] = np.int32(2**31 - 1)
+    out_idx[:] = -1
+    n_database = database.shape[0]
+    for q in prange(queries.shape[0]):
+        dist = out_dist[q]
+        idx = out_idx[q]
+        if exclude_self:
+            # Two scans around row q keep the index order and the loop branch-free.
+            _scan(queries[q], database[:q], 0, dist, idx, k)
+            _scan(queries[q], database[q + 1 : n_database], q + 1, dist, idx, k)
+        else:
+            _scan(queries[q], database, 0, dist, idx, k)
+        _sort_pairs(dist, idx)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _radius_count_kernel(queries, database, radius, exclude_self, counts):
+    n_words = database.shape[1]
+    for q in prange(queries.shape[0]):
+        query = queries[q]
+        n = 0
+        for j in range(database.shape[0]):
+            if _distance(query, database, j, n_words) <= radius and not (exclude_self and j == q):
+                n += 1
+        counts[q] = n
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _radius_fill_kernel(queries, database, radius, exclude_self, offsets, out_dist, out_idx):
+    n_words = database.shape[1]
+    for q in prange(queries.shape[0]):
+        query = queries[q]
+        lo = offsets[q]
+        # Counting sort by distance: stable, so equal distances keep index order.
+        hist = np.zeros(radius + 2, dtype=np.int64)
+        for j in range(database.shape[0]):
+            d = _distance(query, database, j, n_words)
+            if d <= radius and not (exclude_self and j == q):
+                hist[d + 1] += 1
+        for r in range(1, radius + 2):
+            hist[r] += hist[r - 1]
+        for j in range(database.shape[0]):
+            d = _distance(query, database, j, n_words)
+            if d <= radius and not (exclude_self and j == q):
+                pos = lo + hist[d]
+                hist[d] += 1
+                out_dist[pos] = d
+                out_idx[pos] = j
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _pairwise_kernel(queries, database, out):
+    n_words = database.shape[1]
+    for q in prange(queries.shape[0]):
+        query = queries[q]
+        for j in range(database.shape[0]):
+            out[q, j] = _distance(query, database, j, n_words)
+
+
+def _check_words(queries, database):
+    if queries.dtype != np.uint64 or database.dtype != np.uint64:
+        raise TypeError("queries and database must be uint64 word arrays (see as_words).")
+    if queries.shape[1] != database.shape[1]:
+        raise ValueError(
+            f"queries have {queries.shape[1]} words per row, database has {database.shape[1]}."
+        )
+    return np.ascontiguousarray(queries), np.ascontiguousarray(database)
+
+
+def hamming_knn(queries, database, k, exclude_self=False):
+    """Exact k nearest neighbours in Hamming distance.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, n_words), dtype uint64
+        Query codes as 64-bit words (see :func:`as_words`).
+    database : ndarray of shape (n_database, n_words), dtype uint64
+        Database codes as 64-bit words.
+    k : int
+        Number of neighbours, ``1 <= k <= n_database`` (``< n_database`` with
+        ``exclude_self``).
+    exclude_self : bool, default=False
+        If True, ``queries`` is ``database`` and row ``i`` is not returned as
+        a neighbour of query ``i``.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, k), dtype int32
+        Numbers of differing bits, ascending.
+    indices : ndarray of shape (n_queries, k), dtype int64
+        Database rows; ties in distance are ordered by index.
+    """
+    queries, database = _check_words(queries, database)
+    k = int(k)
+    n_available = database.shape[0] - int(bool(exclude_self))
+    if not 1 <= k <= n_available:
+        raise ValueError(f"k must be in [1, {n_available}], got {k}.")
+    out_dist = np.empty((queries.shape[0], k), dtype=np.int32)
+    out_idx = np.empty((queries.shape[0], k), dtype=np.int64)
+    if queries.shape[0] == 0:
+        return out_dist, out_idx
+    _knn_kernel(queries, database, k, bool(exclude_self), out_dist, out_idx)
+    return out_dist, out_idx
+
+
+def hamming_radius(queries, database, radius, exclude_self=False):
+    """All database rows within a Hamming radius, exactly.
+
+    Parameters
+    ----------
+    queries, database : ndarray of dtype uint64
+        Codes as 64-bit words (see :func:`as_words`).
+    radius : int
+        Largest Hamming distance included (the ball is closed).
+    exclude_self : bool, default=False
+        If True, ``queries`` is ``database`` and row ``i`` is not returned for
+        query ``i``.
+
+    Returns
+    -------
+    distances : ndarray of dtype int32
+        Concatenated distances, ascending within each query.
+    indices : ndarray of dtype int64
+        Concatenated rows; ties in distance are ordered by index.
+    offsets : ndarray of shape (n_queries + 1,), dtype int64
+        Query ``i`` owns ``distances[offsets[i]:offsets[i + 1]]``.
+    """
+    queries, database = _check_words(queries, database)
+    radius = int(radius)
+    n_queries = queries.shape[0]
+    offsets = np.zeros(n_queries + 1, dtype=np.int64)
+    if radius < 0 or n_queries == 0:
+        return np.empty(0, np.int32), np.empty(0, np.int64), offsets
+    # Distances never exceed the number of bits, so larger radii are equal.
+    radius = min(radius, 64 * database.shape[1])
+    counts = np.empty(n_queries, dtype=np.int64)
+    _radius_count_kernel(queries, database, radius, bool(exclude_self), counts)
+    np.cumsum(counts, out=offsets[1:])
+    out_dist = np.empty(offsets[-1], dtype=np.int32)
+    out_idx = np.empty(offsets[-1], dtype=np.int64)
+    _radius_fill_kernel(queries, database, radius, bool(exclude_self), offsets, out_dist, out_idx)
+    return out_dist, out_idx, offsets
+
+
+def pairwise_hamming(queries, database):
+    """Dense matrix of Hamming distances, shape (n_queries, n_database), int32."""
+    queries, database = _check_words(queries, database)
+    out = np.empty((queries.shape[0], database.shape[0]), dtype=np.int32)
+    _pairwise_kernel(queries, database, out)
+    return out

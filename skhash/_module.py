@@ -1,0 +1,47 @@
+"""The torch module that maps features to relaxed codes in (-1, 1)."""
+
+import torch
+from torch import nn
+
+
+class HashMLP(nn.Module):
+    """MLP with a linear shortcut, per-bit normalisation and a ``tanh(beta * .)`` head.
+
+    ``z = tanh(beta * BN(W x + MLP(x)))``. The linear shortcut lets the network
+    start from (and keep) a linear hash like ITQ's and spend the hidden layers on
+    what a linear map cannot do; it also keeps ``n_bits`` independent directions
+    reachable when ``n_bits`` exceeds the hidden width. The affine-free batch norm
+    centres and scales every bit, which keeps bits balanced and makes ``beta``
+    the single knob for how close outputs sit to the vertices. ``beta`` is a
+    buffer, raised during training by
+    :class:`~skhash.callbacks.OutputScaleSchedule` and saved with the weights.
+
+    Parameters
+    ----------
+    n_features : int
+        Input width.
+    n_bits : int
+        Output width.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Widths of the hidden layers of the non-linear branch; ``()`` gives a purely
+        linear hash.
+    """
+
+    def __init__(self, n_features, n_bits, hidden_layer_sizes=(256,)):
+        super().__init__()
+        layers = []
+        width = n_features
+        for size in hidden_layer_sizes:
+            layers += [nn.Linear(width, size), nn.GELU()]
+            width = size
+        self.hidden = nn.Sequential(*layers)
+        self.nonlinear = nn.Linear(width, n_bits) if hidden_layer_sizes else None
+        self.linear = nn.Linear(n_features, n_bits)
+        self.norm = nn.BatchNorm1d(n_bits, affine=False)
+        self.register_buffer("beta", torch.tensor(1.0))
+
+    def forward(self, X):
+        h = self.linear(X)
+        if self.nonlinear is not None:
+            h = h + self.nonlinear(self.hidden(X))
+        return torch.tanh(self.beta * self.norm(h))

@@ -1,0 +1,84 @@
+"""Random targets and slice directions for RDMReg.
+
+Every function takes an explicit :class:`torch.Generator` so that training is
+reproducible under ``random_state`` without touching torch's global RNG.
+"""
+
+import torch
+
+PROJECTIONS = ("sphere", "active", "axis")
+
+
+def sample_hypercube(shape, sparsity=0.5, generator=None, device=None, dtype=torch.float32):
+    """Draw uniform vertices of the {-1, 1} hypercube.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the returned tensor, e.g. ``(batch_size, n_bits)``.
+    sparsity : float, default=0.5
+        Probability of a coordinate being -1. ``0.5`` gives uniform vertices.
+    generator : torch.Generator, default=None
+        Source of randomness.
+    device, dtype : optional
+        Placement and type of the result.
+
+    Returns
+    -------
+    targets : torch.Tensor
+        Tensor of ``shape`` whose entries are -1 or 1, i.i.d. with
+        ``P(-1) = sparsity``.
+    """
+    if not 0.0 < sparsity < 1.0:
+        raise ValueError(f"sparsity must lie in (0, 1), got {sparsity!r}.")
+    u = torch.rand(shape, generator=generator, device=device)
+    return torch.where(u < sparsity, -1.0, 1.0).to(dtype)
+
+
+def sample_projections(
+    n_dims, n_projections, kind="active", active_dims=8, generator=None, device=None
+):
+    """Draw unit slice directions, one per column.
+
+    Parameters
+    ----------
+    n_dims : int
+        Dimension of the space being sliced (the number of bits).
+    n_projections : int
+        Number of slices.
+    kind : {"sphere", "active", "axis"}, default="active"
+        ``"sphere"``: uniform directions on the unit sphere (dense slices, the
+        Cramér–Wold setting). ``"active"``: each direction is non-zero on exactly
+        ``active_dims`` random coordinates, Gaussian there, then normalised;
+        low-dimensional slices see the discrete structure of the hypercube, which
+        dense slices average away when ``n_dims`` is large. ``"axis"``: coordinate
+        slices, which only match the per-bit marginals.
+    active_dims : int, default=8
+        Non-zero coordinates per direction for ``kind="active"``; clipped to
+        ``n_dims``.
+    generator : torch.Generator, default=None
+        Source of randomness.
+    device : optional
+        Placement of the result.
+
+    Returns
+    -------
+    projections : torch.Tensor of shape (n_dims, n_projections)
+        Columns of unit Euclidean norm.
+    """
+    if kind == "sphere":
+        p = torch.randn(n_dims, n_projections, generator=generator, device=device)
+    elif kind == "active":
+        k = min(active_dims, n_dims)
+        # the k smallest of i.i.d. uniforms per column is a uniform k-subset
+        scores = torch.rand(n_dims, n_projections, generator=generator, device=device)
+        rows = scores.topk(k, dim=0, largest=False).indices
+        values = torch.randn(k, n_projections, generator=generator, device=device)
+        p = torch.zeros(n_dims, n_projections, device=device).scatter_(0, rows, values)
+    elif kind == "axis":
+        rows = torch.randint(n_dims, (n_projections,), generator=generator, device=device)
+        p = torch.zeros(n_dims, n_projections, device=device)
+        p[rows, torch.arange(n_projections, device=device)] = 1.0
+    else:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {kind!r}.")
+    return p / p.norm(dim=0, keepdim=True).clamp_min(1e-12)

@@ -1,0 +1,19 @@
+"""scikit-learn's estimator checks on every public estimator, no expected failures."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skhash import PCAITQ, BinaryHashEncoder, SimHash
+
+
+@parametrize_with_checks(
+    [
+        BinaryHashEncoder(
+            n_bits=8, hidden_layer_sizes=(16,), n_projections=16, active_dims=4, max_epochs=2,
+            random_state=0,
+        ),
+        SimHash(n_bits=8, random_state=0),
+        PCAITQ(n_bits=8, n_iter=5, random_state=0),
+    ]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -1,0 +1,144 @@
+import math
+
+import pytest
+import torch
+
+from skhash._losses import (
+    koleo_loss,
+    label_centroid_loss,
+    neighbor_contrastive_loss,
+    rdmreg,
+    similarity_distillation_loss,
+    vertex_distance,
+)
+from skhash._samplers import sample_hypercube, sample_projections
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.8])
+def test_sample_hypercube_values_and_sparsity(sparsity):
+    t = sample_hypercube((4000, 16), sparsity, gen())
+    assert set(t.unique().tolist()) == {-1.0, 1.0}
+    assert abs((t == -1).float().mean().item() - sparsity) < 0.01
+
+
+def test_sample_hypercube_is_reproducible_and_rejects_bad_sparsity():
+    assert torch.equal(sample_hypercube((5, 7), 0.5, gen(3)), sample_hypercube((5, 7), 0.5, gen(3)))
+    assert not torch.equal(sample_hypercube((5, 7), 0.5, gen(3)), sample_hypercube((5, 7), 0.5, gen(4)))
+    for bad in (0.0, 1.0, -0.2):
+        with pytest.raises(ValueError, match="sparsity"):
+            sample_hypercube((2, 2), bad, gen())
+
+
+@pytest.mark.parametrize("kind, nonzeros", [("sphere", 32), ("active", 5), ("axis", 1)])
+def test_projections_unit_norm_and_support(kind, nonzeros):
+    p = sample_projections(32, 100, kind, active_dims=5, generator=gen())
+    assert p.shape == (32, 100)
+    torch.testing.assert_close(p.norm(dim=0), torch.ones(100))
+    assert ((p != 0).sum(0) == nonzeros).all()
+
+
+def test_active_projection_clips_to_dimension_and_unknown_kind_fails():
+    p = sample_projections(3, 10, "active", active_dims=8, generator=gen())
+    assert ((p != 0).sum(0) == 3).all()
+    with pytest.raises(ValueError, match="projection must be one of"):
+        sample_projections(3, 10, "diagonal", generator=gen())
+
+
+def test_rdmreg_is_zero_for_a_permutation_of_the_targets():
+    targets = sample_hypercube((64, 8), 0.5, gen())
+    slices = sample_projections(8, 32, "sphere", generator=gen(1))
+    shuffled = targets[torch.randperm(64, generator=gen(2))]
+    assert rdmreg(shuffled, targets, slices).item() == pytest.approx(0.0, abs=1e-10)
+    assert rdmreg(torch.zeros(64, 8), targets, slices).item() > 0.5
+
+
+def test_rdmreg_gradient_moves_outputs_toward_the_targets():
+    targets = sample_hypercube((128, 4), 0.5, gen())
+    z = (0.1 * torch.randn(128, 4, generator=gen(1))).requires_grad_()
+    opt = torch.optim.SGD([z], lr=5.0)
+    start = vertex_distance(z.detach())
+    for step in range(200):
+        opt.zero_grad()
+        rdmreg(z, sample_hypercube((128, 4), 0.5, gen(step)), sample_projections(
+            4, 16, "axis", generator=gen(1000 + step))).backward()
+        opt.step()
+    assert vertex_distance(z.detach()) < start / 3
+
+
+def test_rdmreg_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        rdmreg(torch.zeros(4, 3), torch.zeros(4, 2), torch.zeros(3, 1))
+
+
+def test_dependent_bits_pass_axis_slices_but_not_three_dimensional_ones():
+    # all 8 vertices equally often, against b2 = b0 * b1 on the 4 vertices it allows:
+    # each single bit (and each pair) is uniform in both, the triple is not
+    vertices = torch.cartesian_prod(*[torch.tensor([-1.0, 1.0])] * 3)
+    targets = vertices.repeat(64, 1)
+    dependent = vertices[vertices[:, 2] == vertices[:, 0] * vertices[:, 1]].repeat(128, 1)
+    axis = sample_projections(3, 64, "axis", generator=gen(2))
+    dense = sample_projections(3, 64, "sphere", generator=gen(2))
+    assert rdmreg(dependent, targets, axis).item() == pytest.approx(0.0, abs=1e-10)
+    assert rdmreg(dependent, targets, dense).item() > 0.05
+
+
+def test_koleo_penalises_dependent_bits_and_duplicates():
+    n_bits = 10
+    independent = sample_hypercube((256, n_bits), 0.5, gen(0))
+    dependent = independent.clone()
+    dependent[:, -1] = dependent[:, 0] * dependent[:, 1]
+    assert koleo_loss(dependent).item() > koleo_loss(independent).item()
+    collapsed = independent[:1].repeat(256, 1)
+    assert koleo_loss(collapsed).item() == pytest.approx(-math.log(1e-3), rel=1e-5)
+
+
+def test_koleo_single_row_is_zero_with_gradient():
+    z = torch.ones(1, 4, requires_grad=True)
+    loss = koleo_loss(z)
+    loss.backward()
+    assert loss.item() == 0.0
+
+
+def test_label_centroid_loss_hand_computed():
+    z = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [0.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, -1])
+    # class 0 centre (0, 1): squared distances 1 and 1; class 1 alone: 0
+    expected = (1 + 1 + 0) / (3 * 2)
+    assert label_centroid_loss(z, labels).item() == pytest.approx(expected)
+    assert label_centroid_loss(z, torch.full((4,), -1)).item() == 0.0
+
+
+def test_neighbor_contrastive_prefers_matching_pairs():
+    anchors = sample_hypercube((32, 16), 0.5, gen(0))
+    matched = neighbor_contrastive_loss(anchors, anchors.clone())
+    shuffled = neighbor_contrastive_loss(anchors, anchors[torch.randperm(32, generator=gen(1))])
+    assert matched.item() < shuffled.item()
+    with pytest.raises(ValueError, match="same shape"):
+        neighbor_contrastive_loss(anchors, anchors[:, :3])
+
+
+def test_vertex_distance():
+    assert vertex_distance(torch.tensor([[1.0, -1.0]])) == 0.0
+    assert vertex_distance(torch.tensor([[0.0, 0.5]])) == pytest.approx(0.75)
+
+
+def test_similarity_distillation_prefers_codes_that_keep_the_input_ranking():
+    inputs = torch.randn(64, 20, generator=gen(0))
+    # codes that are a sign random projection of the inputs keep their geometry;
+    # the same codes shuffled across rows do not
+    codes = torch.sign(inputs @ torch.randn(20, 32, generator=gen(1)))
+    shuffled = codes[torch.randperm(64, generator=gen(2))]
+    kept = similarity_distillation_loss(codes, inputs)
+    lost = similarity_distillation_loss(shuffled, inputs)
+    assert kept.item() < lost.item()
+
+
+def test_similarity_distillation_gradient_is_finite_on_duplicates():
+    z = torch.ones(4, 8, requires_grad=True)
+    loss = similarity_distillation_loss(z, torch.ones(4, 3))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z.grad).all()

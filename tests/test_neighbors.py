@@ -1,0 +1,468 @@
+"""Tests of HammingNeighbors and the exact Hamming kernels."""
+
+import copy
+
+import joblib
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.sparse import csr_matrix
+from scipy.spatial.distance import cdist
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Binarizer
+
+from skhash._hamming import as_words, hamming_knn, hamming_radius, pack_bits, pairwise_hamming
+from skhash.metrics import distance_recall_at_k
+
+try:
+    from skhash import HammingNeighbors
+except ImportError:  # until skhash/__init__.py exports it
+    from skhash._neighbors import HammingNeighbors
+
+
+def clustered_codes(n_samples, n_bits, centres, flips, rng):
+    """Codes near random centres: each is a centre with ``flips`` bits flipped."""
+    codes = centres[rng.integers(0, len(centres), n_samples)].copy()
+    rows = np.arange(n_samples)
+    for _ in range(flips):
+        codes[rows, rng.integers(0, n_bits, n_samples)] ^= 1
+    return codes
+
+
+def reference_knn(queries, database, k, exclude_self=False):
+    """k-NN by scipy's Hamming distance, ties by index (a stable sort)."""
+    n_bits = queries.shape[1]
+    dist = np.rint(cdist(queries, database, "hamming") * n_bits).astype(np.int64)
+    if exclude_self:
+        np.fill_diagonal(dist, n_bits + 1)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, order, axis=1), order
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    rng = np.random.default_rng(0)
+    centres = rng.integers(0, 2, (40, 64), dtype=np.uint8)
+    database = clustered_codes(4000, 64, centres, 6, rng)
+    queries = clustered_codes(200, 64, centres, 6, rng)
+    return database, queries
+
+
+@pytest.fixture(scope="module")
+def uniform():
+    rng = np.random.default_rng(1)
+    database = rng.integers(0, 2, (3000, 64), dtype=np.uint8)
+    queries = rng.integers(0, 2, (200, 64), dtype=np.uint8)
+    return database, queries
+
+
+# One approximate index per data set (builds compile numba code). Leaves far
+# smaller than the data make the search tree and graph search do the work.
+@pytest.fixture(scope="module")
+def nndescent_clustered(clustered):
+    return HammingNeighbors(
+        n_neighbors=10, algorithm="nndescent", search_tree_leaf_size=300, random_state=0
+    ).fit(clustered[0])
+
+
+@pytest.fixture(scope="module")
+def nndescent_uniform(uniform):
+    # Uniform codes have no clusters and close distances: with the graph and
+    # epsilon defaults, tuned for clustered codes, recall is 0.74 here; a
+    # denser graph and a wider search give 0.99.
+    return HammingNeighbors(
+        n_neighbors=10,
+        algorithm="nndescent",
+        search_tree_leaf_size=300,
+        n_neighbors_graph=30,
+        epsilon=0.3,
+        random_state=0,
+    ).fit(uniform[0])
+
+
+# Exact kernel
+
+
+@pytest.mark.parametrize("n_bits", [1, 7, 64, 100, 256, 200])
+def test_brute_matches_scipy(n_bits):
+    rng = np.random.default_rng(n_bits)
+    database = rng.integers(0, 2, (300, n_bits), dtype=np.uint8)
+    queries = rng.integers(0, 2, (25, n_bits), dtype=np.uint8)
+    k = 12
+    nn = HammingNeighbors(n_neighbors=k, algorithm="brute").fit(database)
+    distances, indices = nn.kneighbors(queries)
+    ref_dist, ref_ind = reference_knn(queries, database, k)
+    assert distances.dtype.kind == "i"
+    np.testing.assert_array_equal(distances, ref_dist)
+    np.testing.assert_array_equal(indices, ref_ind)
+
+    # Query is the training set: a point is not its own neighbour.
+    distances, indices = nn.kneighbors()
+    ref_dist, ref_ind = reference_knn(database, database, k, exclude_self=True)
+    np.testing.assert_array_equal(distances, ref_dist)
+    np.testing.assert_array_equal(indices, ref_ind)
+
+
+def test_brute_distances_match_sklearn_hamming(clustered):
+    database, queries = clustered
+    nn = HammingNeighbors(n_neighbors=8, algorithm="brute").fit(database)
+    distances, indices = nn.kneighbors(queries)
+    sk = NearestNeighbors(n_neighbors=8, metric="hamming", algorithm="brute").fit(database)
+    sk_dist, _ = sk.kneighbors(queries)
+    np.testing.assert_array_equal(distances, np.rint(sk_dist * 64))
+    # The indices returned are at the distances reported.
+    recomputed = np.count_nonzero(database[indices] != queries[:, None, :], axis=2)
+    np.testing.assert_array_equal(distances, recomputed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    n_bits=st.integers(1, 140),
+    n_database=st.integers(1, 40),
+    n_queries=st.integers(1, 8),
+)
+def test_exact_kernel_property(data, n_bits, n_database, n_queries):
+    # Few distinct codes make many ties, exercising the index tie-break.
+    bits = st.integers(0, 1)
+    database = data.draw(arrays(np.uint8, (n_database, n_bits), elements=bits))
+    queries = data.draw(arrays(np.uint8, (n_queries, n_bits), elements=bits))
+    k = data.draw(st.integers(1, n_database))
+    dist, ind = hamming_knn(as_words(pack_bits(queries)), as_words(pack_bits(database)), k)
+    ref_dist, ref_ind = reference_knn(queries, database, k)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_array_equal(ind, ref_ind)
+
+    radius = data.draw(st.integers(0, n_bits))
+    r_dist, r_ind, offsets = hamming_radius(
+        as_words(pack_bits(queries)), as_words(pack_bits(database)), radius
+    )
+    full_dist, full_ind = reference_knn(queries, database, n_database)
+    for i in range(n_queries):
+        keep = full_dist[i] <= radius
+        np.testing.assert_array_equal(r_dist[offsets[i] : offsets[i + 1]], full_dist[i][keep])
+        np.testing.assert_array_equal(r_ind[offsets[i] : offsets[i + 1]], full_ind[i][keep])
+
+    pairwise = pairwise_hamming(as_words(pack_bits(queries)), as_words(pack_bits(database)))
+    np.testing.assert_array_equal(pairwise, np.rint(cdist(queries, database, "hamming") * n_bits))
+
+
+def test_as_words_pads_with_zeros():
+    packed = np.arange(1, 21, dtype=np.uint8).reshape(2, 10)
+    words = as_words(packed)
+    assert words.dtype == np.uint64 and words.shape == (2, 2)
+    assert words.flags.c_contiguous
+    np.testing.assert_array_equal(words.view(np.uint8).reshape(2, 16)[:, 10:], 0)
+    # A multiple of 8 bytes is viewed, not copied.
+    aligned = np.zeros((3, 16), dtype=np.uint8)
+    assert np.shares_memory(as_words(aligned), aligned)
+
+
+def test_ties_broken_by_index():
+    database = np.array([[1, 1], [0, 1], [1, 0], [0, 1], [0, 0]], dtype=np.uint8)
+    nn = HammingNeighbors(n_neighbors=4, algorithm="brute").fit(database)
+    distances, indices = nn.kneighbors([[0, 0]])
+    np.testing.assert_array_equal(distances, [[0, 1, 1, 1]])
+    np.testing.assert_array_equal(indices, [[4, 1, 2, 3]])
+    # Duplicates of a query point are its neighbours, the point itself is not.
+    np.testing.assert_array_equal(nn.kneighbors(n_neighbors=1)[1].ravel(), [1, 3, 0, 1, 1])
+
+
+# Input formats
+
+
+def test_packed_bool_int_float_inputs_agree(clustered):
+    database, queries = clustered
+    expected = HammingNeighbors(algorithm="brute").fit(database).kneighbors(queries)
+    for fit_X, query_X, params in [
+        (np.packbits(database, axis=1), np.packbits(queries, axis=1), {"packed": True}),
+        (
+            np.packbits(database, axis=1).astype(np.int64),
+            np.packbits(queries, axis=1),
+            {"packed": True},
+        ),
+        (database.astype(bool), queries.astype(bool), {}),
+        (database.astype(np.float32), queries.astype(np.int32), {}),
+        (database * 2.0 - 1.0, queries * 2.0 - 1.0, {"binarize": 0.0}),
+    ]:
+        nn = HammingNeighbors(algorithm="brute", **params).fit(fit_X)
+        result = nn.kneighbors(query_X)
+        np.testing.assert_array_equal(result[0], expected[0])
+        np.testing.assert_array_equal(result[1], expected[1])
+        assert nn.codes_.dtype == np.uint8 and nn.codes_.flags.c_contiguous
+        np.testing.assert_array_equal(nn.codes_, np.packbits(database, axis=1))
+
+
+def test_fitted_attributes():
+    bits = np.random.default_rng(0).integers(0, 2, (30, 20), dtype=np.uint8)
+    nn = HammingNeighbors().fit(bits)
+    assert nn.n_bits_ == 20 and nn.n_features_in_ == 20 and nn.n_samples_fit_ == 30
+    assert nn.codes_.shape == (30, 3)
+    assert nn.fit_method_ == "brute" and nn.index_ is None
+    assert not hasattr(nn, "classes_")
+    packed_bits = np.packbits(bits, axis=1)
+    packed = HammingNeighbors(packed=True).fit(packed_bits)
+    assert packed.n_bits_ == 24 and packed.n_features_in_ == 3
+    assert not np.shares_memory(packed.codes_, packed_bits)
+
+
+# Approximate backend
+
+
+@pytest.mark.parametrize("data_name", ["clustered", "uniform"])
+def test_nndescent_recall(data_name, request):
+    database, queries = request.getfixturevalue(data_name)
+    approx = request.getfixturevalue(f"nndescent_{data_name}")
+    assert approx.fit_method_ == "nndescent"
+    distances, indices = approx.kneighbors(queries)
+    true_dist, _ = reference_knn(queries, database, 10)
+    assert distances.dtype.kind == "i"
+    assert (np.diff(distances, axis=1) >= 0).all()
+    recomputed = np.count_nonzero(database[indices] != queries[:, None, :], axis=2)
+    np.testing.assert_array_equal(distances, recomputed)
+    assert distance_recall_at_k(true_dist, distances) >= 0.95
+
+    # Training set as queries: no point is its own neighbour.
+    distances, indices = approx.kneighbors(n_neighbors=5)
+    assert indices.shape == (database.shape[0], 5)
+    assert not (indices == np.arange(database.shape[0])[:, None]).any()
+    true_dist, _ = reference_knn(database, database, 5, exclude_self=True)
+    assert distance_recall_at_k(true_dist, distances) >= 0.95
+
+
+def test_nndescent_serial_and_threaded_queries(nndescent_clustered, clustered):
+    from skhash._neighbors import _threaded_search
+
+    database, queries = clustered
+    true_dist, _ = reference_knn(queries, database, 10)
+    # Serial: pynndescent's public query; threaded: its search recompiled nogil.
+    for n_jobs in (1, 2):
+        nn = copy.copy(nndescent_clustered).set_params(n_jobs=n_jobs)
+        distances, indices = nn.kneighbors(queries)
+        assert indices.min() >= 0 and indices.max() < database.shape[0]
+        recomputed = np.count_nonzero(database[indices] != queries[:, None, :], axis=2)
+        np.testing.assert_array_equal(distances, recomputed)
+        assert distance_recall_at_k(true_dist, distances) >= 0.95
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        assert _threaded_search(nndescent_clustered.index_) is not None
+
+
+def test_radius_neighbors_is_exact_for_nndescent(nndescent_clustered, clustered):
+    database, queries = clustered
+    distances, indices = nndescent_clustered.radius_neighbors(queries[:20], radius=9)
+    full_dist, full_ind = reference_knn(queries[:20], database, database.shape[0])
+    for i in range(20):
+        keep = full_dist[i] <= 9
+        np.testing.assert_array_equal(distances[i], full_dist[i][keep])
+        np.testing.assert_array_equal(indices[i], full_ind[i][keep])
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "nndescent"])
+def test_joblib_round_trip(algorithm, nndescent_clustered, clustered, tmp_path):
+    database, queries = clustered
+    if algorithm == "brute":
+        nn = HammingNeighbors(n_neighbors=10, algorithm="brute").fit(database)
+    else:
+        nn = nndescent_clustered
+    before = nn.kneighbors(queries)
+    path = tmp_path / "nn.joblib"
+    joblib.dump(nn, path)
+    loaded = joblib.load(path)
+    assert loaded.fit_method_ == algorithm
+    after = loaded.kneighbors(queries)
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_auto_and_small_nndescent_fall_back_to_brute():
+    bits = np.random.default_rng(0).integers(0, 2, (20, 16), dtype=np.uint8)
+    assert HammingNeighbors().fit(bits).fit_method_ == "brute"
+    nn = HammingNeighbors(algorithm="nndescent", n_neighbors_graph=32).fit(bits)
+    assert nn.fit_method_ == "brute"
+
+
+def test_n_jobs_does_not_change_results(clustered):
+    database, queries = clustered
+    one = HammingNeighbors(algorithm="brute", n_jobs=1).fit(database).kneighbors(queries)
+    every = HammingNeighbors(algorithm="brute", n_jobs=-1).fit(database).kneighbors(queries)
+    np.testing.assert_array_equal(one[1], every[1])
+
+
+# Radius and graphs
+
+
+def test_radius_neighbors_matches_reference():
+    rng = np.random.default_rng(3)
+    database = rng.integers(0, 2, (120, 24), dtype=np.uint8)
+    queries = rng.integers(0, 2, (15, 24), dtype=np.uint8)
+    nn = HammingNeighbors().fit(database)
+    full_dist, full_ind = reference_knn(queries, database, database.shape[0])
+    distances, indices = nn.radius_neighbors(queries, radius=8.7)
+    assert distances.dtype == object and indices.shape == (15,)
+    for i in range(15):
+        keep = full_dist[i] <= 8
+        np.testing.assert_array_equal(distances[i], full_dist[i][keep])
+        np.testing.assert_array_equal(indices[i], full_ind[i][keep])
+    only_indices = nn.radius_neighbors(queries, radius=8, return_distance=False)
+    for i in range(15):
+        np.testing.assert_array_equal(only_indices[i], indices[i])
+    # Radius 0 is the exact-duplicate lookup; radii beyond n_bits return all.
+    zero = nn.radius_neighbors(database[:5], radius=0, return_distance=False)
+    for i in range(5):
+        assert i in zero[i]
+    assert all(len(row) == 120 for row in nn.radius_neighbors(queries, 1000)[1])
+    # Training set as queries excludes the point itself.
+    _, self_ind = nn.radius_neighbors(radius=24)
+    assert all(len(row) == 119 and i not in row for i, row in enumerate(self_ind))
+
+
+def test_graphs():
+    bits = np.array([[0, 0, 0], [0, 0, 1], [1, 1, 1]], dtype=np.uint8)
+    nn = HammingNeighbors(n_neighbors=2).fit(bits)
+    connectivity = nn.kneighbors_graph()
+    assert isinstance(connectivity, csr_matrix)
+    np.testing.assert_array_equal(connectivity.toarray(), [[0, 1, 1], [1, 0, 1], [1, 1, 0]])
+    distance = nn.kneighbors_graph(bits[:1], n_neighbors=3, mode="distance")
+    np.testing.assert_array_equal(distance.toarray(), [[0, 1, 3]])
+    assert distance.nnz == 3  # the zero distance is stored
+    radius = nn.radius_neighbors_graph(bits, radius=1, mode="distance")
+    np.testing.assert_array_equal(radius.toarray(), [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
+    assert radius.nnz == 5  # every code is within radius 1 of itself
+    with pytest.raises(ValueError, match="mode"):
+        nn.kneighbors_graph(mode="weights")
+
+
+# Classification
+
+
+def test_predict_majority_vote_and_ties():
+    bits = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1], [1, 1, 1, 1]], dtype=np.uint8)
+    y = np.array(["b", "a", "b", "a"])
+    nn = HammingNeighbors(n_neighbors=3).fit(bits, y)
+    np.testing.assert_array_equal(nn.classes_, ["a", "b"])
+    # Neighbours of 0000: rows 0, 1, 2 -> b, a, b.
+    np.testing.assert_allclose(nn.predict_proba([[0, 0, 0, 0]]), [[1 / 3, 2 / 3]])
+    assert nn.predict([[0, 0, 0, 0]])[0] == "b"
+    # A 1-1 vote goes to the first class of classes_, as KNeighborsClassifier.
+    tie = HammingNeighbors(n_neighbors=2).fit(bits, y)
+    np.testing.assert_array_equal(tie.predict_proba([[0, 0, 0, 0]]), [[0.5, 0.5]])
+    assert tie.predict([[0, 0, 0, 0]])[0] == "a"
+    # X=None: leave-one-out predictions.
+    assert nn.predict().shape == (4,)
+    assert nn.score(bits, y) == np.mean(nn.predict(bits) == y)
+
+
+def test_predict_without_labels_raises():
+    bits = np.random.default_rng(0).integers(0, 2, (10, 8), dtype=np.uint8)
+    nn = HammingNeighbors(n_neighbors=3).fit(bits, np.arange(10) % 2).fit(bits)
+    with pytest.raises(ValueError, match="fitted without y"):
+        nn.predict(bits)
+    with pytest.raises(ValueError, match="fitted without y"):
+        nn.predict_proba(bits)
+
+
+def test_grid_search_pipeline():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    X = rng.normal(size=(120, 16)) + 2.0 * rng.normal(size=(3, 16))[y]
+    pipe = Pipeline([("enc", Binarizer()), ("knn", HammingNeighbors())])
+    search = GridSearchCV(pipe, {"knn__n_neighbors": [1, 5, 9]}, cv=3).fit(X, y)
+    assert search.best_score_ > 0.8
+    assert search.predict(X).shape == (120,)
+
+
+# Errors
+
+
+@pytest.fixture(scope="module")
+def fitted_small():
+    bits = np.random.default_rng(0).integers(0, 2, (10, 16), dtype=np.uint8)
+    return HammingNeighbors(n_neighbors=3).fit(bits), bits
+
+
+def test_non_binary_values_raise():
+    with pytest.raises(ValueError, match="only 0/1 bits"):
+        HammingNeighbors().fit([[0, 1, 2], [1, 0, 0]])
+    with pytest.raises(ValueError, match="only 0/1 bits"):
+        HammingNeighbors().fit([[0.0, 0.5], [1.0, 0.0]])
+
+
+def test_packed_input_checks():
+    with pytest.raises(ValueError, match=r"\[0, 255\]"):
+        HammingNeighbors(packed=True).fit([[0, 256], [1, 2]])
+    with pytest.raises(ValueError, match="integer bytes"):
+        HammingNeighbors(packed=True).fit([[0.0, 1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match="binarize must be None"):
+        HammingNeighbors(packed=True, binarize=0.5).fit([[0, 1]])
+
+
+def test_width_mismatch_names_both_widths(fitted_small):
+    nn, bits = fitted_small
+    with pytest.raises(ValueError, match="X has 8 features.*expecting 16 features"):
+        nn.kneighbors(bits[:, :8])
+    with pytest.raises(ValueError, match="X has 8 features.*expecting 16 features"):
+        nn.radius_neighbors(bits[:, :8], radius=1)
+
+
+def test_n_neighbors_checks(fitted_small):
+    nn, bits = fitted_small
+    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
+        nn.kneighbors(bits, n_neighbors=11)
+    with pytest.raises(ValueError, match="n_neighbors < n_samples_fit"):
+        nn.kneighbors(n_neighbors=10)
+    with pytest.raises(ValueError, match="n_neighbors > 0"):
+        nn.kneighbors(bits, n_neighbors=0)
+    with pytest.raises(TypeError, match="n_neighbors must be an int"):
+        nn.kneighbors(bits, n_neighbors=2.5)
+    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
+        HammingNeighbors(n_neighbors=11).fit(bits).kneighbors(bits)
+
+
+def test_unfitted_raises():
+    with pytest.raises(NotFittedError):
+        HammingNeighbors().kneighbors([[0, 1]])
+    with pytest.raises(NotFittedError):
+        HammingNeighbors().predict([[0, 1]])
+    with pytest.raises(NotFittedError):
+        HammingNeighbors().radius_neighbors([[0, 1]], radius=1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_empty_and_non_finite_queries_raise(fitted_small, bad):
+    nn, bits = fitted_small
+    with pytest.raises(ValueError, match="0 sample"):
+        nn.kneighbors(bits[:0])
+    query = bits[:1].astype(float)
+    query[0, 0] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        nn.kneighbors(query)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        HammingNeighbors(binarize=0.0).fit(query)
+
+
+def test_sparse_input_raises_type_error(fitted_small):
+    nn, bits = fitted_small
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        HammingNeighbors().fit(csr_matrix(bits))
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        nn.kneighbors(csr_matrix(bits))
+
+
+def test_invalid_parameters_and_radius(fitted_small):
+    nn, bits = fitted_small
+    with pytest.raises(ValueError, match="algorithm"):
+        HammingNeighbors(algorithm="kd_tree").fit(bits)
+    with pytest.raises(ValueError, match="n_neighbors must be >= 1"):
+        HammingNeighbors(n_neighbors=0).fit(bits)
+    with pytest.raises(ValueError, match="epsilon"):
+        HammingNeighbors(epsilon=-1).fit(bits)
+    with pytest.raises(TypeError, match="needs a radius"):
+        nn.radius_neighbors(bits)
+    with pytest.raises(ValueError, match="radius must be"):
+        nn.radius_neighbors(bits, radius=-1)

@@ -1,0 +1,50 @@
+"""The encoder and the neighbours together, as users wire them."""
+
+import numpy as np
+import pytest
+from conftest import FAST
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+
+from skhash import BinaryHashEncoder, HammingNeighbors
+
+
+@pytest.fixture(scope="module")
+def split(digits):
+    X, y = digits
+    return train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+
+
+def test_pipeline_scores_far_above_chance(split):
+    X_train, X_test, y_train, y_test = split
+    pipe = Pipeline([
+        ("enc", BinaryHashEncoder(random_state=0, **{**FAST, "n_bits": 32, "max_epochs": 8})),
+        ("knn", HammingNeighbors(n_neighbors=5, algorithm="brute")),
+    ])
+    accuracy = pipe.fit(X_train, y_train).score(X_test, y_test)
+    assert accuracy > 0.6  # chance is 0.1
+
+
+def test_packed_codes_give_the_same_neighbours(split):
+    X_train, X_test, y_train, _ = split
+    enc = BinaryHashEncoder(random_state=0, **FAST).fit(X_train)
+    bits = HammingNeighbors(n_neighbors=4, algorithm="brute").fit(enc.transform(X_train))
+    packed = HammingNeighbors(n_neighbors=4, algorithm="brute", packed=True).fit(
+        enc.packbits(X_train)
+    )
+    d1, i1 = bits.kneighbors(enc.transform(X_test))
+    d2, i2 = packed.kneighbors(enc.packbits(X_test))
+    np.testing.assert_array_equal(d1, d2)
+    np.testing.assert_array_equal(i1, i2)
+
+
+def test_grid_search_over_reg_weight(split):
+    X_train, _, y_train, _ = split
+    pipe = Pipeline([
+        ("enc", BinaryHashEncoder(random_state=0, **FAST)),
+        ("knn", HammingNeighbors(n_neighbors=5, algorithm="brute")),
+    ])
+    search = GridSearchCV(pipe, {"enc__reg_weight": [0.1, 1.0]}, cv=2).fit(X_train, y_train)
+    assert search.best_params_["enc__reg_weight"] in (0.1, 1.0)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert np.all(search.cv_results_["mean_test_score"] > 0.3)
