@@ -17,6 +17,8 @@ from skhash import PCAITQ, BinaryHashEncoder, SimHash
 
 def expected_distinct(n, n_bits):
     """Expected number of distinct codes among n uniform random codes."""
+    if n_bits > 60:  # 2**n_bits overflows floats long before collisions become likely
+        return n - n * (n - 1) / 2 * 2.0 ** -min(n_bits, 1000)
     m = 2.0**n_bits
     return m * -np.expm1(n * np.log1p(-1 / m))
 

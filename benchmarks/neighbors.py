@@ -339,7 +339,8 @@ def run_methods(methods, args, verbose=True):
             row["others"] = disturbance.share
         rows += new_rows
         if verbose:
-            print(f"  done: {new_rows[0]['method']}", flush=True)
+            for row in new_rows:
+                print(f"  {json.dumps(row)}", flush=True)
     return rows
 
 
@@ -376,20 +377,32 @@ def main_table(args):
                 cold[algorithm] = (empty, cached)
                 print(f"cold {algorithm}: {empty} then {cached}", flush=True)
 
+    chosen = set(args.methods)
     methods = []
     if not args.only_cold:
-        methods.append(lambda: bench_skhash("brute", database, queries, true_distances, args))
-        methods.append(lambda: bench_skhash("nndescent", database, queries, true_distances, args))
+        for algorithm in ("brute", "nndescent"):
+            if algorithm in chosen:
+                methods.append(
+                    partial(bench_skhash, algorithm, database, queries, true_distances, args)
+                )
         for extra in args.nndescent_grid:
             methods.append(
-                lambda extra=extra: bench_skhash(
-                    "nndescent", database, queries, true_distances, args, **json.loads(extra)
+                partial(
+                    bench_skhash,
+                    "nndescent",
+                    database,
+                    queries,
+                    true_distances,
+                    args,
+                    **json.loads(extra),
                 )
             )
-        methods.append(lambda: bench_faiss(database, queries, true_distances, args))
-        methods.append(lambda: bench_usearch(database, queries, true_distances, args))
-        if not args.no_numpy:
-            methods.append(lambda: bench_numpy(database, queries, true_distances, args))
+        if "faiss" in chosen:
+            methods.append(partial(bench_faiss, database, queries, true_distances, args))
+        if "usearch" in chosen:
+            methods.append(partial(bench_usearch, database, queries, true_distances, args))
+        if "numpy" in chosen:
+            methods.append(partial(bench_numpy, database, queries, true_distances, args))
     rows = run_methods(methods, args)
 
     kind = "uniform random" if args.uniform else "clustered (1,000 centres, 6 bit flips)"
@@ -513,7 +526,13 @@ def main(argv=None):
         help="before each method wait up to SECONDS for a 90%% idle CPU",
     )
     parser.add_argument("--only-cold", action="store_true", help="only fresh-process timings")
-    parser.add_argument("--no-numpy", action="store_true", help="skip the numpy baseline")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["brute", "nndescent", "faiss", "usearch", "numpy"],
+        default=["brute", "nndescent", "faiss", "usearch", "numpy"],
+        help="methods of the main table (default: all)",
+    )
     parser.add_argument("--scaling", action="store_true", help="exact search scaling table")
     parser.add_argument("--scaling-n", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--scaling-bits", type=int, nargs="+", default=[64, 256, 1024])

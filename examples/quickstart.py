@@ -11,7 +11,6 @@ with one on the float features, and the bytes each item needs.
 import os
 import time
 
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier

@@ -1,8 +1,16 @@
 """skhash: learned binary hash codes and Hamming-distance retrieval, scikit-learn style."""
 
-from . import callbacks
+from . import callbacks, metrics
 from ._baselines import PCAITQ, SimHash
 from ._encoder import BinaryHashEncoder
+from ._neighbors import HammingNeighbors
 
-__all__ = ["PCAITQ", "BinaryHashEncoder", "SimHash", "callbacks"]
+__all__ = [
+    "PCAITQ",
+    "BinaryHashEncoder",
+    "HammingNeighbors",
+    "SimHash",
+    "callbacks",
+    "metrics",
+]
 __version__ = "0.1.0"

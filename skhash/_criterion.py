@@ -97,7 +97,8 @@ class HashingLoss(nn.Module):
             ``"loss"`` (the weighted total) and each active term by name.
         """
         n = len(labels)
-        anchors, positives = embed[:n], embed[n:]
+        # rows: the batch's items, then one block per drawn neighbour of each
+        anchors, positives = embed[:n], embed[n : 2 * n]
         n_bits = anchors.shape[1]
         terms = {}
         if self.reg_weight:

@@ -4,11 +4,11 @@ import numbers
 
 import numpy as np
 import torch
-from skorch.callbacks import LRScheduler, PassthroughScoring
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import LRScheduler, PassthroughScoring
 
 from ._criterion import HashingLoss
 from ._datasets import BatchLoader, NeighborPairDataset, knn_graph
@@ -67,8 +67,12 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``n_bits``.
     sparsity : float, default=0.5
         Target share of zeros (-1 outputs) per bit, in (0, 1).
-    centroid_weight : float, default=1.0
+    centroid_weight : float, default=3.0
         Weight of the label-centroid term; used only when ``fit`` gets ``y``.
+        Larger values group classes more tightly at the expense of the
+        within-class neighbourhood order (on the fortunes embeddings at 64 bits:
+        label mAP@100 0.378 at 3.0, 0.387 at 10.0, while the recall of cosine
+        neighbours falls from 0.58 to 0.21).
     anticollapse_weight : float, default=0.1
         Weight of the local anti-collapse (KoLeo) term.
     neighbor_weight : float, default=1.0
@@ -81,8 +85,12 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         (:func:`~skhash._losses.similarity_distillation_loss`);
         ``"contrastive"`` is InfoNCE with the partner as the only positive
         (:func:`~skhash._losses.neighbor_contrastive_loss`).
-    temperature : float, default=0.1
+    temperature : float or "auto", default="auto"
         Softmax temperature on code similarities (``<z_i, z_j> / n_bits``).
+        ``"auto"`` is ``0.1 * min(1, sqrt(64 / n_bits))``: longer codes resolve
+        finer differences and want a sharper softmax (measured on the fortunes
+        embeddings: at 128 bits 0.07 beats 0.1 by 6% recall; at 32 and 64 bits
+        0.1 beats 0.05 and 0.2).
     teacher_temperature : float, default=0.05
         Softmax temperature on input cosine similarities (``"distill"`` only);
         smaller values focus the teacher on each item's closest batch mates.
@@ -144,12 +152,12 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         projection="active",
         active_dims=8,
         sparsity=0.5,
-        centroid_weight=1.0,
+        centroid_weight=3.0,
         anticollapse_weight=0.1,
         neighbor_weight=1.0,
         n_neighbors=10,
         neighbor_loss="distill",
-        temperature=0.1,
+        temperature="auto",
         teacher_temperature=0.05,
         beta_max=8.0,
         max_epochs=40,
@@ -192,9 +200,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
 
-        for name in ("n_bits", "n_projections", "active_dims", "n_neighbors"):
-            positive_int(name)
-        for name in ("max_epochs", "batch_size"):
+        for name in (
+            "n_bits", "n_projections", "active_dims", "n_neighbors", "max_epochs", "batch_size"
+        ):
             positive_int(name)
         for name in ("reg_weight", "centroid_weight", "anticollapse_weight", "neighbor_weight"):
             non_negative(name)
@@ -206,12 +214,19 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 "cannot have more active dimensions than there are bits."
             )
         if not isinstance(self.sparsity, numbers.Real) or not 0 < self.sparsity < 1:
-            raise ValueError(f"sparsity must lie in the open interval (0, 1), got {self.sparsity!r}.")
+            raise ValueError(
+                f"sparsity must lie in the open interval (0, 1), got {self.sparsity!r}."
+            )
         if self.neighbor_loss not in NEIGHBOR_LOSSES:
             raise ValueError(
                 f"neighbor_loss must be one of {NEIGHBOR_LOSSES}, got {self.neighbor_loss!r}."
             )
-        for name in ("temperature", "teacher_temperature", "lr", "beta_max"):
+        if not (isinstance(self.temperature, str) and self.temperature == "auto"):
+            if not isinstance(self.temperature, numbers.Real) or not self.temperature > 0:
+                raise ValueError(
+                    f'temperature must be "auto" or a number > 0, got {self.temperature!r}.'
+                )
+        for name in ("teacher_temperature", "lr", "beta_max"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not value > 0:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}.")
@@ -292,7 +307,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             criterion__anticollapse_weight=self.anticollapse_weight,
             criterion__neighbor_weight=self.neighbor_weight,
             criterion__neighbor_loss=self.neighbor_loss,
-            criterion__temperature=self.temperature,
+            criterion__temperature=self._temperature(),
             criterion__teacher_temperature=self.teacher_temperature,
             criterion__seed=seed + 2,
             optimizer=torch.optim.Adam,
@@ -371,6 +386,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ``np.packbits(self.transform(X), axis=1)``, C-contiguous.
         """
         return np.packbits(self.embed(X) > 0, axis=1)
+
+    def _temperature(self):
+        if isinstance(self.temperature, str):
+            return 0.1 * min(1.0, (64 / self.n_bits) ** 0.5)
+        return float(self.temperature)
 
     @property
     def _n_features_out(self):

@@ -215,7 +215,7 @@ class HypercubeDiagnostics(Callback):
         if training and y_pred is not None:
             n_items = len(batch[1])
             if self._last is None or n_items >= self._last[1]:
-                self._last = (y_pred, n_items)
+                self._last = (y_pred.detach(), n_items)
 
     def on_epoch_end(self, net, **kwargs):
         if getattr(self, "_last", None) is None:
@@ -261,6 +261,8 @@ class EpochProgressBar(Callback):
         Where the bar goes; None means ``sys.stderr`` at the start of each epoch.
     force : bool, default=False
         Show the bar (when ``verbose >= 1``) even if ``file`` is not a terminal.
+    mininterval : float, default=0.1
+        Least number of seconds between two redraws.
 
     Examples
     --------
@@ -270,10 +272,11 @@ class EpochProgressBar(Callback):
         net = NeuralNet(..., callbacks=[("progress", EpochProgressBar())])
     """
 
-    def __init__(self, keys=None, file=None, force=False):
+    def __init__(self, keys=None, file=None, force=False, mininterval=0.1):
         self.keys = keys
         self.file = file
         self.force = force
+        self.mininterval = mininterval
 
     def _stream(self):
         return self.file if self.file is not None else sys.stderr
@@ -291,9 +294,9 @@ class EpochProgressBar(Callback):
 
     def _total(self, net, dataset_train):
         if len(net.history) > 1:  # what the previous epoch did, drop_last included
-            return len(net.history[-2, "batches"]) or None
+            return net.history[-2].get("train_batch_count") or None
         try:
-            batch_size = net.get_params().get("iterator_train__batch_size", net.batch_size)
+            batch_size = getattr(net, "iterator_train__batch_size", net.batch_size)
             return math.ceil(len(dataset_train) / batch_size)
         except (TypeError, ValueError, ZeroDivisionError):
             return None
@@ -310,6 +313,7 @@ class EpochProgressBar(Callback):
             leave=False,
             file=self._stream(),
             dynamic_ncols=True,
+            mininterval=self.mininterval,
         )
 
     def on_batch_end(self, net, training=False, **kwargs):

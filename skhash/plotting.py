@@ -103,6 +103,8 @@ def plot_training_curves(history, *, axes=None, log_loss=True):
     >>> axes[0].figure.savefig("training.png")            # doctest: +SKIP
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     rows = _history_rows(history)
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
@@ -123,7 +125,7 @@ def plot_training_curves(history, *, axes=None, log_loss=True):
         ax_loss.set_yscale("log")
     ax_loss.set(title="Loss terms", xlabel="epoch", ylabel="loss (weighted)")
     if ax_loss.lines:
-        ax_loss.legend(fontsize="small")
+        ax_loss.legend(fontsize="x-small", framealpha=0.6)
 
     epochs, values = _series(rows, "vertex_dist")
     if len(values):
@@ -150,7 +152,9 @@ def plot_training_curves(history, *, axes=None, log_loss=True):
     ax_bits.set_ylim(0, 1)
     ax_bits.set(title="Bit balance and dependence", xlabel="epoch", ylabel="share / |corr|")
     if ax_bits.lines:
-        ax_bits.legend(fontsize="small")
+        ax_bits.legend(fontsize="x-small", framealpha=0.6)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return axes
 
 
@@ -185,6 +189,9 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
         The axes drawn on.
     """
     plt = _pyplot()
+    from matplotlib.colors import PowerNorm
+    from matplotlib.ticker import MaxNLocator
+
     if kind not in ("heatmap", "lines"):
         raise ValueError(f"kind must be 'heatmap' or 'lines', got {kind!r}.")
     rows = _history_rows(history)
@@ -204,9 +211,12 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
     if kind == "heatmap":
         # one cell per epoch: edges halfway between epochs
         y_edges = np.concatenate([[epochs[0] - 0.5], epochs + 0.5])
-        mesh = ax.pcolormesh(edges, y_edges, shares, cmap="viridis", shading="flat")
+        # square-root colour scale: the fading central bump stays visible next to the spikes
+        mesh = ax.pcolormesh(edges, y_edges, shares, cmap="viridis", shading="flat",
+                             norm=PowerNorm(0.5, vmin=0, vmax=max(shares.max(), 1e-12)))
         ax.figure.colorbar(mesh, ax=ax, label="share of values")
         ax.set_ylabel("epoch")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if len(epochs) > 1:
             ax.set_ylim(y_edges[-1], y_edges[0])  # first epoch at the top
     else:
@@ -287,7 +297,7 @@ def hamming_distance_pairs(codes, neighbors, *, packed=False, n_random_pairs=10_
 
 
 def plot_hamming_distances(codes, neighbors, *, packed=False, n_random_pairs=10_000,
-                           random_state=None, ax=None, label=None):
+                           random_state=None, ax=None, title=None):
     """Distribution of Hamming distances: true neighbours against random pairs.
 
     Good codes put an item's true neighbours (found on the original features)
@@ -308,7 +318,7 @@ def plot_hamming_distances(codes, neighbors, *, packed=False, n_random_pairs=10_
         Draws the random pairs.
     ax : matplotlib Axes, default=None
         Where to draw; None makes a new figure.
-    label : str, default=None
+    title : str, default=None
         Title of the axes; None gives a generic one.
 
     Returns
@@ -337,13 +347,13 @@ def plot_hamming_distances(codes, neighbors, *, packed=False, n_random_pairs=10_
             color="C0", label=f"{k} true neighbours (median {np.median(near):g})")
     ax.set_xlim(-0.5, max(np.max(far), np.max(near, initial=0)) + 1.5)
     ax.set(xlabel=f"Hamming distance ({n_bits} bits)", ylabel="share of pairs",
-           title=label or "Hamming distances")
+           title=title or "Hamming distances")
     ax.legend(fontsize="small")
     return ax
 
 
 def plot_encoder_distances(encoder, X, *, n_neighbors=10, metric="euclidean",
-                           n_random_pairs=10_000, random_state=None, ax=None, label=None):
+                           n_random_pairs=10_000, random_state=None, ax=None, title=None):
     """:func:`plot_hamming_distances` for a fitted encoder on data ``X``.
 
     The true neighbours are the ``n_neighbors`` nearest other rows of ``X``
@@ -369,7 +379,7 @@ def plot_encoder_distances(encoder, X, *, n_neighbors=10, metric="euclidean",
         Draws the random pairs.
     ax : matplotlib Axes, default=None
         Where to draw; None makes a new figure.
-    label : str, default=None
+    title : str, default=None
         Title of the axes; None uses the encoder's class name.
 
     Returns
@@ -385,5 +395,5 @@ def plot_encoder_distances(encoder, X, *, n_neighbors=10, metric="euclidean",
     )
     return plot_hamming_distances(
         encoder.transform(X), neighbors, n_random_pairs=n_random_pairs,
-        random_state=random_state, ax=ax, label=label or type(encoder).__name__,
+        random_state=random_state, ax=ax, title=title or type(encoder).__name__,
     )

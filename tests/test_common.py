@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skhash import PCAITQ, BinaryHashEncoder, SimHash
+from skhash import PCAITQ, BinaryHashEncoder, HammingNeighbors, SimHash
 
 
 @parametrize_with_checks(
@@ -13,6 +13,8 @@ from skhash import PCAITQ, BinaryHashEncoder, SimHash
         ),
         SimHash(n_bits=8, random_state=0),
         PCAITQ(n_bits=8, n_iter=5, random_state=0),
+        # the common checks feed arbitrary floats: binarize=0.0 turns them into bits
+        HammingNeighbors(binarize=0.0),
     ]
 )
 def test_sklearn_compatible(estimator, check):

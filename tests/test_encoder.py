@@ -133,6 +133,9 @@ def test_unfitted_raises(method, digits):
         ({"reg_weight": -1.0}, "reg_weight"),
         ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
         ({"lr": 0}, "lr"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"neighbor_loss": "triplet"}, "neighbor_loss"),
     ],
 )
 def test_bad_parameters_raise_at_fit(params, match, digits):

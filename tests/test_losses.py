@@ -26,8 +26,9 @@ def test_sample_hypercube_values_and_sparsity(sparsity):
 
 
 def test_sample_hypercube_is_reproducible_and_rejects_bad_sparsity():
-    assert torch.equal(sample_hypercube((5, 7), 0.5, gen(3)), sample_hypercube((5, 7), 0.5, gen(3)))
-    assert not torch.equal(sample_hypercube((5, 7), 0.5, gen(3)), sample_hypercube((5, 7), 0.5, gen(4)))
+    first = sample_hypercube((5, 7), 0.5, gen(3))
+    assert torch.equal(first, sample_hypercube((5, 7), 0.5, gen(3)))
+    assert not torch.equal(first, sample_hypercube((5, 7), 0.5, gen(4)))
     for bad in (0.0, 1.0, -0.2):
         with pytest.raises(ValueError, match="sparsity"):
             sample_hypercube((2, 2), bad, gen())
@@ -57,7 +58,6 @@ def test_rdmreg_is_zero_for_a_permutation_of_the_targets():
 
 
 def test_rdmreg_gradient_moves_outputs_toward_the_targets():
-    targets = sample_hypercube((128, 4), 0.5, gen())
     z = (0.1 * torch.randn(128, 4, generator=gen(1))).requires_grad_()
     opt = torch.optim.SGD([z], lr=5.0)
     start = vertex_distance(z.detach())

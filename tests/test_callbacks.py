@@ -1,0 +1,168 @@
+"""The training callbacks and the diagnostics they record and print."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST
+from skorch import NeuralNetRegressor
+from skorch.callbacks import PrintLog
+
+from skhash import BinaryHashEncoder
+from skhash.callbacks import (
+    EpochProgressBar,
+    HypercubeDiagnostics,
+    OutputScaleSchedule,
+    TrainingLog,
+    code_statistics,
+    histogram_counts,
+    sparkline,
+)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, _ = digits
+    return BinaryHashEncoder(random_state=0, **FAST).fit(X[:300])
+
+
+def test_histogram_counts_is_mirror_symmetric():
+    values = np.array([-1.0, -0.75, -0.5, -0.2, 0.5, 0.75, 1.0, 1.0])
+    counts = histogram_counts(values)
+    assert counts.sum() == len(values)
+    # edges count in the bin nearer to 0, so mirrored values give mirrored counts
+    np.testing.assert_array_equal(histogram_counts(-values), counts[::-1])
+    # the vertices land in the bins just inside them: [-1, -0.75) and (0.75, 1]
+    np.testing.assert_array_equal(histogram_counts([-1.0, 1.0]), [0, 0, 1] + [0] * 6 + [1, 0, 0])
+
+
+def test_histogram_counts_skips_values_out_of_range_and_nan():
+    counts = histogram_counts([-2.0, 2.0, np.nan, 0.1], bins=4, value_range=(-1, 1))
+    np.testing.assert_array_equal(counts, [0, 0, 1, 0])
+
+
+def test_sparkline_spikes_at_the_vertices():
+    line = sparkline(np.r_[-np.ones(50), np.ones(50), np.zeros(5)])
+    assert len(line) == 12
+    assert line[2] == line[9] == "█"
+    assert line[:2] == line[10:] == "  "
+    assert sparkline([]) == " " * 12
+
+
+def test_code_statistics_of_perfect_codes():
+    rng = np.random.default_rng(0)
+    codes = rng.choice([-1.0, 1.0], size=(4000, 8))
+    stats = code_statistics(codes)
+    assert stats["vertex_dist"] == 0
+    assert 0.45 < stats["ones_min"] <= stats["ones_max"] < 0.55
+    assert stats["max_corr"] < 0.1
+    assert sum(stats["hist_counts"]) == codes.size
+    assert stats["hist"] == sparkline(codes)
+    assert code_statistics(codes[:, :1])["max_corr"] == 0.0
+
+
+def test_diagnostics_in_history(fitted):
+    h = fitted.history_
+    for row in h:
+        counts = row["hist_counts"]
+        assert len(counts) == 12 and all(isinstance(c, int) for c in counts)
+        assert sum(counts) > 0 and counts[0] == counts[-1] == 0  # tanh never leaves [-1, 1]
+        assert len(row["hist"]) == 12
+    # later epochs put a larger share at the vertices
+    first, last = np.array(h[0, "hist_counts"]), np.array(h[-1, "hist_counts"])
+    assert (last[[2, 9]].sum() / last.sum()) > (first[[2, 9]].sum() / first.sum())
+
+
+def test_output_scale_schedule_is_geometric(fitted):
+    betas = fitted.history_[:, "beta"]
+    assert betas[0] == pytest.approx(1.0)
+    assert betas[-1] == pytest.approx(fitted.beta_max)
+    ratios = np.array(betas[1:]) / np.array(betas[:-1])
+    np.testing.assert_allclose(ratios, ratios[0])
+
+
+def test_verbose_0_prints_nothing(digits, capfd):
+    X, _ = digits
+    BinaryHashEncoder(random_state=0, verbose=0, **FAST).fit(X[:200])
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_verbose_1_prints_one_row_per_epoch(digits, capfd):
+    X, _ = digits
+    BinaryHashEncoder(random_state=0, verbose=1, **FAST).fit(X[:200])
+    out, err = capfd.readouterr()
+    for key in ("rdmreg", "train_loss", "vertex_dist", "hist", "ones_min", "ones_max",
+                "max_corr"):
+        assert key in out, key
+    assert "hist_counts" not in out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 2 + FAST["max_epochs"]  # header, rule, a row per epoch
+    assert err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_encoder_uses_the_callbacks_by_default(fitted):
+    kinds = [type(cb) for _, cb in fitted.net_.callbacks_]
+    for kind in (OutputScaleSchedule, HypercubeDiagnostics, EpochProgressBar, TrainingLog):
+        assert kind in kinds, kind.__name__
+
+
+def _toy_net(verbose, **bar):
+    torch.manual_seed(0)
+    return NeuralNetRegressor(
+        torch.nn.Linear(3, 1), max_epochs=2, batch_size=16, train_split=None,
+        verbose=verbose, callbacks=[("progress_bar", EpochProgressBar(**bar))],
+    )
+
+
+def _toy_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    return X, X[:, :1] * 2
+
+
+def test_progress_bar_shows_batches_and_losses():
+    stream = io.StringIO()
+    _toy_net(1, file=stream, force=True, mininterval=0).fit(*_toy_data())
+    text = stream.getvalue()
+    assert "epoch 1/2" in text and "epoch 2/2" in text
+    assert "4/4" in text  # 64 rows in batches of 16
+    assert "loss=" in text
+
+
+def test_progress_bar_silent_without_terminal_or_verbose(capfd):
+    stream = io.StringIO()  # not a terminal
+    _toy_net(1, file=stream).fit(*_toy_data())
+    assert stream.getvalue() == ""
+    _toy_net(0, force=True).fit(*_toy_data())
+    _, err = capfd.readouterr()
+    assert err == ""
+
+
+def test_progress_bar_pickles_after_fit():
+    import pickle
+
+    net = _toy_net(1, file=io.StringIO(), force=True).fit(*_toy_data())
+    pickle.loads(pickle.dumps(net))
+
+
+def test_training_log_orders_columns_and_frames_the_histogram():
+    log = TrainingLog().initialize()
+    row = {"epoch": 1, "train_loss": 1.5, "neighbor": 1.0, "rdmreg": 0.5, "beta": 2.0,
+           "vertex_dist": 0.3, "hist": "  █▁▁▁▁▁▁█  ", "hist_counts": [1] * 12,
+           "ones_min": 0.4, "ones_max": 0.6, "max_corr": 0.1, "dur": 0.2, "batches": []}
+    header, _, line = log.table(row).splitlines()
+    assert header.split() == ["epoch", "rdmreg", "neighbor", "train_loss", "beta",
+                              "vertex_dist", "hist", "ones_min", "ones_max", "max_corr", "dur"]
+    assert "|  █▁▁▁▁▁▁█  |" in line
+
+
+def test_diagnostics_hide_hist_counts_from_a_plain_print_log():
+    log = PrintLog().initialize()
+
+    class Net:
+        callbacks_ = [("print_log", log)]
+
+    HypercubeDiagnostics().on_train_begin(Net())
+    assert "hist_counts" in log.keys_ignored_

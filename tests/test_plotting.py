@@ -1,0 +1,124 @@
+"""skhash.plotting: optional matplotlib, figures from history_ and codes."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import FAST
+
+from skhash import BinaryHashEncoder
+from skhash.plotting import (
+    hamming_distance_pairs,
+    plot_code_histograms,
+    plot_encoder_distances,
+    plot_hamming_distances,
+    plot_training_curves,
+)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, _ = digits
+    return BinaryHashEncoder(random_state=0, **FAST).fit(X[:300])
+
+
+@pytest.fixture
+def plt():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+def test_importing_skhash_does_not_import_matplotlib():
+    code = ("import sys, skhash, skhash.plotting, skhash.callbacks; "
+            "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_clear_error_without_matplotlib(fitted, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        plot_training_curves(fitted)
+
+
+def test_training_curves(fitted, plt):
+    axes = plot_training_curves(fitted)
+    assert len(axes) == 3
+    labels = [line.get_label() for line in axes[0].lines]
+    assert labels == ["total", "rdmreg", "anticollapse", "neighbor"]
+    np.testing.assert_allclose(axes[1].lines[0].get_ydata(), fitted.history_[:, "vertex_dist"])
+    assert {line.get_label() for line in axes[2].lines} == {"ones_min", "ones_max", "max_corr"}
+    # same from the history or from plain rows, and on given axes
+    _, given = plt.subplots(1, 3)
+    assert plot_training_curves(list(fitted.history_), axes=given)[0] is given[0]
+
+
+def test_training_curves_rejects_bad_input(plt):
+    with pytest.raises(ValueError, match="history"):
+        plot_training_curves([])
+    with pytest.raises(ValueError, match="3 Axes"):
+        plot_training_curves([{"epoch": 1, "train_loss": 1.0}], axes=plt.subplots(1, 2)[1])
+
+
+@pytest.mark.parametrize("kind", ["heatmap", "lines"])
+def test_code_histograms(fitted, plt, kind):
+    ax = plot_code_histograms(fitted, kind=kind)
+    if kind == "heatmap":
+        shares = ax.collections[0].get_array()
+        assert shares.size == FAST["max_epochs"] * 12
+        np.testing.assert_allclose(np.asarray(shares).reshape(-1, 12).sum(1), 1.0)
+    else:
+        assert len(ax.patches) == FAST["max_epochs"]
+
+
+def test_code_histograms_needs_counts(plt):
+    with pytest.raises(ValueError, match="hist_counts"):
+        plot_code_histograms([{"epoch": 1, "train_loss": 1.0}])
+    with pytest.raises(ValueError, match="kind"):
+        plot_code_histograms([{"epoch": 1, "hist_counts": [1] * 12}], kind="bars")
+
+
+def test_hamming_distance_pairs():
+    codes = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]], dtype=np.uint8)
+    near, far = hamming_distance_pairs(codes, [[1], [0], [1]], n_random_pairs=500,
+                                       random_state=0)
+    np.testing.assert_array_equal(near, [1, 1, 3])
+    assert set(far) <= {1, 3, 4}  # never a code with itself
+    packed_near, packed_far = hamming_distance_pairs(
+        np.packbits(codes, axis=1), [[1], [0], [1]], packed=True, n_random_pairs=500,
+        random_state=0,
+    )
+    np.testing.assert_array_equal(packed_near, near)
+    np.testing.assert_array_equal(packed_far, far)
+    # negative indices are padding
+    near, _ = hamming_distance_pairs(codes, [[1, -1], [0, 2], [-1, -1]], n_random_pairs=1)
+    np.testing.assert_array_equal(near, [1, 1, 3])  # (0, 1), (1, 0), (1, 2)
+
+
+def test_hamming_distance_pairs_validates():
+    codes = np.zeros((3, 4), dtype=np.uint8)
+    with pytest.raises(ValueError, match="0/1"):
+        hamming_distance_pairs(codes + 2, [[1]])
+    with pytest.raises(ValueError, match="beyond"):
+        hamming_distance_pairs(codes, [[5], [0], [1]])
+    with pytest.raises(ValueError, match="integer"):
+        hamming_distance_pairs(codes, [[0.5], [0.0], [1.0]])
+
+
+def test_hamming_distance_plots(fitted, digits, plt):
+    X, _ = digits
+    ax = plot_hamming_distances(fitted.transform(X[:300]), np.arange(300)[:, None] % 7,
+                                random_state=0)
+    assert len(ax.patches) == 2 and ax.get_title() == "Hamming distances"
+    ax = plot_encoder_distances(fitted, X[:300], n_neighbors=5, n_random_pairs=2000,
+                                random_state=0)
+    assert ax.get_title() == "BinaryHashEncoder"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    near = float(legend[1].split("median ")[1].rstrip(")"))
+    far = float(legend[0].split("median ")[1].rstrip(")"))
+    assert near < far  # input-space neighbours are closer in Hamming space than random pairs
