@@ -1,6 +1,6 @@
 """skhash: learned binary hash codes and Hamming-distance retrieval, scikit-learn style."""
 
-from . import callbacks, metrics
+from . import callbacks, metrics, plotting
 from ._baselines import PCAITQ, SimHash
 from ._encoder import BinaryHashEncoder
 from ._neighbors import HammingNeighbors
@@ -12,5 +12,6 @@ __all__ = [
     "SimHash",
     "callbacks",
     "metrics",
+    "plotting",
 ]
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from ._datasets import BatchLoader, NeighborPairDataset, knn_graph
 from ._module import HashMLP
 from ._net import HashNet
 from ._samplers import PROJECTIONS
-from .callbacks import HypercubeDiagnostics, OutputScaleSchedule
+from .callbacks import EpochProgressBar, HypercubeDiagnostics, OutputScaleSchedule, TrainingLog
 
 _LOSS_TERMS = ("rdmreg", "centroid", "anticollapse", "neighbor")
 NEIGHBOR_LOSSES = ("distill", "contrastive")
@@ -108,8 +108,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Seeds weights, shuffling, neighbour sampling, targets and slices. The
         same integer gives bit-identical codes on the CPU.
     verbose : int, default=0
-        0 prints nothing; 1 prints a line per epoch with the loss terms and the
-        convergence figures.
+        0 prints nothing; 1 prints a table row per epoch with the loss terms and
+        the convergence figures (see :class:`~skhash.callbacks.TrainingLog`), and
+        a progress bar within each epoch when writing to a terminal or notebook.
 
     Attributes
     ----------
@@ -118,8 +119,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     history_ : skorch.History
         Per epoch: ``train_loss``, each loss term, ``beta``, ``vertex_dist``
         (mean distance of a batch's outputs to the nearest vertex), ``ones_min``
-        and ``ones_max`` (extreme per-bit shares of ones), ``max_corr`` and
-        ``hist``. See :class:`~skhash.callbacks.HypercubeDiagnostics`.
+        and ``ones_max`` (extreme per-bit shares of ones), ``max_corr``, ``hist``
+        (a one-line histogram) and ``hist_counts`` (its 12 bin counts).
+        See :class:`~skhash.callbacks.HypercubeDiagnostics`.
     scaler_ : sklearn.preprocessing.StandardScaler
         The standardisation applied to inputs.
     n_features_in_ : int
@@ -285,6 +287,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         callbacks = [
             ("output_scale", OutputScaleSchedule(1.0, self.beta_max)),
             ("diagnostics", HypercubeDiagnostics()),
+            ("progress_bar", EpochProgressBar()),
             # cosine decay: large steps while codes are soft, fine ones once they are binary
             ("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)),
         ]
@@ -322,6 +325,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             iterator_valid=BatchLoader,
             train_split=None,
             callbacks=callbacks,
+            callbacks__print_log=TrainingLog(),
             device=self.device,
             verbose=self.verbose,
         )

@@ -365,7 +365,9 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
                         "With packed=True, X must hold bytes in [0, 255], got values in "
                         f"[{X.min()}, {X.max()}]."
                     )
-            return np.ascontiguousarray(X, dtype=np.uint8)
+            # a private writeable copy when needed: numba (pynndescent) rejects
+            # read-only buffers such as memory-mapped arrays
+            return np.require(X, dtype=np.uint8, requirements=["C", "W"])
         if self.binarize is None:
             if X.dtype != np.bool_:
                 invalid = (X != 0) & (X != 1)

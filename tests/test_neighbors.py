@@ -280,6 +280,21 @@ def test_joblib_round_trip(algorithm, nndescent_clustered, clustered, tmp_path):
     np.testing.assert_array_equal(after[1], before[1])
 
 
+def test_read_only_memory_mapped_codes(tmp_path):
+    """Codes loaded with mmap_mode="r" are read-only; both backends must accept them."""
+    rng = np.random.default_rng(0)
+    packed = rng.integers(0, 256, (300, 8), dtype=np.uint8)
+    joblib.dump(packed, tmp_path / "codes.joblib")
+    mapped = joblib.load(tmp_path / "codes.joblib", mmap_mode="r")
+    assert not mapped.flags.writeable
+    expected = HammingNeighbors(n_neighbors=3, packed=True, algorithm="brute").fit(packed)
+    for algorithm in ("brute", "nndescent"):
+        nn = HammingNeighbors(n_neighbors=3, packed=True, algorithm=algorithm).fit(mapped)
+        np.testing.assert_array_equal(
+            nn.kneighbors(mapped[:5])[0], expected.kneighbors(packed[:5])[0]
+        )
+
+
 def test_auto_and_small_nndescent_fall_back_to_brute():
     bits = np.random.default_rng(0).integers(0, 2, (20, 16), dtype=np.uint8)
     assert HammingNeighbors().fit(bits).fit_method_ == "brute"
