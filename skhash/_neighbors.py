@@ -20,10 +20,11 @@ from ._hamming import as_words, hamming_knn, hamming_radius
 __all__ = ["HammingNeighbors"]
 
 # Below this many fitted codes "auto" uses the exact kernel. Measured with
-# benchmarks/neighbors.py on 2 cores (docs/neighbors_benchmark.md): exact search
-# is faster than building the NN-descent index plus querying it as long as the
-# index does not serve far more queries than it holds codes.
-_AUTO_BRUTE_MAX_SAMPLES = 500_000
+# benchmarks/neighbors.py on 2 cores (docs/benchmarks.md): at 200,000 64-bit codes
+# the exact kernel answers ~9,000 queries/s with no build, while NN-descent needs
+# 18-33 s to build, so exact search wins until the index serves far more queries
+# than it holds codes.
+_AUTO_BRUTE_MAX_SAMPLES = 1_000_000
 
 
 @contextmanager
