@@ -4,26 +4,27 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numbers
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._graph import build_search_graph, choose_entry_points, graph_knn
 from ._hamming import as_words, hamming_knn, hamming_radius
 
 __all__ = ["HammingNeighbors"]
 
 # Below this many fitted codes "auto" uses the exact kernel. Measured with
-# benchmarks/neighbors.py on 2 cores (docs/benchmarks.md): at 200,000 64-bit codes
-# the exact kernel answers ~9,000 queries/s with no build, while NN-descent needs
-# 18-33 s to build, so exact search wins until the index serves far more queries
-# than it holds codes.
+# `python benchmarks/neighbors.py --crossover` (clustered 64-bit codes, 2 cores,
+# idle machine; docs/benchmarks.md): exact search answers as many queries per
+# second as the default NN-descent index up to about 300,000 codes (10,500 vs
+# 10,000 there) and needs no build; at 1,000,000 codes NN-descent is 4x faster
+# per query (10,800 vs 2,700) and repays its 40 s build after ~150,000 queries.
 _AUTO_BRUTE_MAX_SAMPLES = 1_000_000
 
 
@@ -64,95 +65,15 @@ def _drop_self(indices, distances, rows=None):
     )
 
 
-# GIL-free copies of NNDescent search functions, per index (see _threaded_search).
-_THREADED_SEARCH = weakref.WeakKeyDictionary()
-_SEARCH_ARGUMENTS = (
-    "query_points",
-    "tree_query_points",
-    "query_inv_norms",
-    "result",
-    "k",
-    "epsilon",
-    "visited",
-    "query_is_normalized",
-    "rng_state",
-)
-
-
-def _threaded_search(index):
-    """The index's compiled search recompiled with ``nogil=True``, or None.
-
-    pynndescent 0.7.0 searches bit_hamming indexes on one thread: its
-    ``parallel_batch_queries=True`` fails to compile for bit metrics (a numba
-    typing error in the parallel search loop). The same search closure
-    compiled without the GIL can search chunks of queries from several
-    threads. This uses pynndescent internals, so anything unexpected returns
-    None and queries go through the public, serial ``NNDescent.query``.
-    """
-    try:
-        return _THREADED_SEARCH[index]
-    except (KeyError, TypeError):
-        pass
-    search = None
-    try:
-        serial = index._search_function
-        if (
-            index.metric == "bit_hamming"
-            and index.quantization is None
-            and serial.py_func.__code__.co_varnames[: len(_SEARCH_ARGUMENTS)] == _SEARCH_ARGUMENTS
-            and all(hasattr(index, name) for name in ("_visited", "_vertex_order"))
-        ):
-            options = {
-                key: value
-                for key, value in serial.targetoptions.items()
-                if key in ("fastmath", "boundscheck")
-            }
-            search = numba.njit(nogil=True, locals=dict(serial.locals), **options)(serial.py_func)
-            # Compile now, so that a failure falls back instead of surfacing in a query.
-            _query_threads(index, search, index._raw_data[:1], 1, 0.1, 1)
-    except Exception:  # any change of pynndescent's internals
-        search = None
-    _THREADED_SEARCH[index] = search
-    return search
-
-
-def _query_threads(index, search, queries, k, epsilon, n_threads):
-    """Search chunks of ``queries`` on ``n_threads`` threads with ``search``.
-
-    Returns unsorted (heap-ordered) rows; the caller sorts them.
-    """
-    from pynndescent.utils import make_heap
-
-    def run(chunk):
-        heap = make_heap(chunk.shape[0], k)
-        # Each thread marks visited vertices in its own array.
-        visited = np.zeros_like(index._visited)
-        ones = np.ones(chunk.shape[0], dtype=np.float32)
-        indices, distances, _ = search(
-            chunk, chunk, ones, heap, k, float(epsilon), visited, False, index.search_rng_state
-        )
-        return indices, distances
-
-    # A few chunks per thread even out queries of unequal cost.
-    chunks = np.array_split(queries, min(queries.shape[0], 4 * n_threads))
-    with ThreadPoolExecutor(n_threads) as pool:
-        results = list(pool.map(run, chunks))
-    indices = np.concatenate([result[0] for result in results])
-    distances = np.concatenate([result[1] for result in results])
-    # The index reorders its data; map rows back to the order of fit.
-    found = indices >= 0
-    indices[found] = index._vertex_order[indices[found]]
-    return indices, distances
-
-
 class HammingNeighbors(ClassifierMixin, BaseEstimator):
     """Nearest neighbours of binary codes in Hamming distance.
 
     Stores bit-packed codes and answers k-nearest-neighbour and Hamming-ball
     queries, either exactly with a compiled popcount kernel (``"brute"``) or
-    approximately with a PyNNDescent graph index (``"nndescent"``). Fitted
-    with labels it is a k-nearest-neighbour classifier (majority vote), so a
-    ``Pipeline`` of an encoder and ``HammingNeighbors`` can be scored by
+    approximately by walking a k-nearest-neighbour graph of the codes built
+    with PyNNDescent (``"nndescent"``). Fitted with labels it is a
+    k-nearest-neighbour classifier (majority vote), so a ``Pipeline`` of an
+    encoder and ``HammingNeighbors`` can be scored by
     :class:`~sklearn.model_selection.GridSearchCV`.
 
     Parameters
@@ -165,11 +86,14 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         ``"brute"`` is exact: it compares each query with every code, 64 bits
         per ``popcnt``, in parallel over queries, keeping the ``k`` best in a
         bounded heap (memory ``O(n_queries * k)``), and breaks distance ties
-        by index. ``"nndescent"`` builds and prepares a
-        :class:`pynndescent.NNDescent` index (``metric="bit_hamming"``) in
-        :meth:`fit` and searches it approximately. ``"auto"`` uses
-        ``"nndescent"`` from 500,000 fitted codes on, ``"brute"`` below (see
-        ``docs/benchmarks.md``). :meth:`radius_neighbors` is always exact.
+        by index. ``"nndescent"`` builds the codes' k-nearest-neighbour graph
+        with :class:`pynndescent.NNDescent` (``metric="bit_hamming"``) in
+        :meth:`fit`; a query starts from the nearest of about
+        ``4 * sqrt(n_samples_fit)`` entry codes, at least one in every
+        connected component of the graph, and walks the graph best-first
+        (see ``ef_search``). ``"auto"`` uses ``"nndescent"`` from 1,000,000
+        fitted codes on, ``"brute"`` below (see ``docs/benchmarks.md``).
+        :meth:`radius_neighbors` is always exact.
 
     packed : bool, default=False
         If False, ``X`` holds one 0/1 value per bit, as
@@ -182,19 +106,16 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         already be 0/1 bits (other values raise a ValueError); otherwise the
         bits are ``X > binarize``. Only with ``packed=False``.
 
-    n_neighbors_graph : int, default=16
-        Degree of the NN-descent k-nearest-neighbour graph (pynndescent's
-        ``n_neighbors``). Larger graphs raise recall and build time.
+    n_neighbors_graph : int, default=24
+        Neighbours per code in the NN-descent graph (pynndescent's
+        ``n_neighbors``). The search graph adds the reverse edges and keeps
+        each code's ``2 * n_neighbors_graph`` nearest links. Larger graphs
+        raise recall, build time and memory.
 
-    search_tree_leaf_size : int, default=4096
-        Codes per leaf of the search tree that seeds each NN-descent query;
-        all codes of the query's leaf are compared with it. Clustered codes
-        make a k-NN graph of disconnected clusters that a graph search cannot
-        leave, so the seed must land in the right cluster: on 200,000
-        clustered 64-bit codes pynndescent's default (30) gives a
-        distance-recall@10 of 0.6 whatever ``epsilon``, 3,000 gives 0.95
-        (``docs/benchmarks.md``). Smaller leaves are faster on less clustered
-        codes.
+    ef_search : int, default=32
+        Codes kept while walking the graph (HNSW's ``efSearch``; raised to
+        the number of neighbours asked for). Larger is slower and more
+        accurate.
 
     n_trees : int or None, default=None
         Random-projection trees initialising NN-descent; None lets
@@ -203,24 +124,12 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
     n_iters : int or None, default=None
         Maximum NN-descent iterations; None lets pynndescent choose.
 
-    diversify_prob : float, default=1.0
-        Fraction of redundant edges pruned from the search graph.
-
-    pruning_degree_multiplier : float, default=1.5
-        The search graph keeps at most
-        ``pruning_degree_multiplier * n_neighbors_graph`` edges per code.
-
-    epsilon : float, default=0.1
-        Search breadth of NN-descent queries: candidates up to
-        ``(1 + epsilon)`` times the current ``k``-th distance are explored.
-        Larger is slower and more accurate.
-
     n_jobs : int or None, default=None
         Threads for the exact kernel, the index build and batched
         approximate queries. None and -1 use all of numba's threads.
 
     random_state : int, RandomState instance or None, default=None
-        Seed of the NN-descent index build.
+        Seed of the NN-descent graph build and of the choice of entry codes.
 
     Attributes
     ----------
@@ -237,10 +146,21 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         Number of columns of ``X`` seen in :meth:`fit`.
 
     fit_method_ : {"brute", "nndescent"}
-        The backend used by :meth:`kneighbors`.
+        The backend used by :meth:`kneighbors`: ``algorithm``, resolved for
+        ``"auto"``; ``"brute"`` when ``n_samples_fit_ <= n_neighbors_graph``,
+        too few codes for an NN-descent graph.
 
-    index_ : pynndescent.NNDescent or None
-        The prepared index when ``fit_method_ == "nndescent"``.
+    graph_indptr_ : ndarray of shape (n_samples_fit + 1,), int64, or None
+        With ``graph_indices_``, the CSR adjacency of the search graph when
+        ``fit_method_ == "nndescent"``, else None.
+
+    graph_indices_ : ndarray of int32 or None
+        Graph neighbours of code ``i``:
+        ``graph_indices_[graph_indptr_[i]:graph_indptr_[i + 1]]``, nearest
+        first.
+
+    entry_points_ : ndarray of int64 or None
+        Rows every graph search starts from.
 
     classes_ : ndarray of shape (n_classes,)
         Class labels, only when fitted with ``y``.
@@ -270,13 +190,10 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         algorithm="auto",
         packed=False,
         binarize=None,
-        n_neighbors_graph=16,
-        search_tree_leaf_size=4096,
+        n_neighbors_graph=24,
+        ef_search=32,
         n_trees=None,
         n_iters=None,
-        diversify_prob=1.0,
-        pruning_degree_multiplier=1.5,
-        epsilon=0.1,
         n_jobs=None,
         random_state=None,
     ):
@@ -285,12 +202,9 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         self.packed = packed
         self.binarize = binarize
         self.n_neighbors_graph = n_neighbors_graph
-        self.search_tree_leaf_size = search_tree_leaf_size
+        self.ef_search = ef_search
         self.n_trees = n_trees
         self.n_iters = n_iters
-        self.diversify_prob = diversify_prob
-        self.pruning_degree_multiplier = pruning_degree_multiplier
-        self.epsilon = epsilon
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -334,14 +248,11 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
                 f"n_neighbors_graph must be an int >= 2, got {self.n_neighbors_graph!r}."
             )
         if (
-            not isinstance(self.search_tree_leaf_size, numbers.Integral)
-            or self.search_tree_leaf_size < 1
+            not isinstance(self.ef_search, numbers.Integral)
+            or isinstance(self.ef_search, bool)
+            or self.ef_search < 1
         ):
-            raise ValueError(
-                f"search_tree_leaf_size must be an int >= 1, got {self.search_tree_leaf_size!r}."
-            )
-        if not isinstance(self.epsilon, numbers.Real) or not self.epsilon >= 0:
-            raise ValueError(f"epsilon must be a float >= 0, got {self.epsilon!r}.")
+            raise ValueError(f"ef_search must be an int >= 1, got {self.ef_search!r}.")
         if self.n_jobs is not None and (
             not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs == 0
         ):
@@ -429,25 +340,34 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         if algorithm == "nndescent" and self.n_samples_fit_ <= self.n_neighbors_graph:
             algorithm = "brute"
         self.fit_method_ = algorithm
-        self.index_ = None
+        self.graph_indptr_ = self.graph_indices_ = self.entry_points_ = None
         if algorithm == "nndescent":
-            from pynndescent import NNDescent
-
-            with _numba_threads(self.n_jobs) as n_threads:
-                self.index_ = NNDescent(
-                    self.codes_,
-                    metric="bit_hamming",
-                    n_neighbors=self.n_neighbors_graph,
-                    search_tree_leaf_size=self.search_tree_leaf_size,
-                    n_trees=self.n_trees,
-                    n_iters=self.n_iters,
-                    diversify_prob=self.diversify_prob,
-                    pruning_degree_multiplier=self.pruning_degree_multiplier,
-                    random_state=self.random_state,
-                    n_jobs=n_threads,
-                )
-                self.index_.prepare()
+            self._build_graph()
         return self
+
+    def _build_graph(self):
+        from pynndescent import NNDescent
+
+        random_state = check_random_state(self.random_state)
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        with _numba_threads(self.n_jobs) as n_threads:
+            index = NNDescent(
+                self.codes_,
+                metric="bit_hamming",
+                n_neighbors=self.n_neighbors_graph,
+                n_trees=self.n_trees,
+                n_iters=self.n_iters,
+                random_state=seed,
+                n_jobs=n_threads,
+            )
+            neighbor_indices, neighbor_distances = index.neighbor_graph
+        self.graph_indptr_, self.graph_indices_ = build_search_graph(
+            neighbor_indices, neighbor_distances, 2 * self.n_neighbors_graph
+        )
+        n_entry_points = int(4 * np.sqrt(self.n_samples_fit_))
+        self.entry_points_ = choose_entry_points(
+            self.graph_indptr_, self.graph_indices_, n_entry_points, random_state
+        )
 
     def _check_n_neighbors(self, n_neighbors, query_is_train, n_queries):
         if n_neighbors is None:
@@ -514,33 +434,24 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
         return (distances, indices) if return_distance else indices
 
     def _query_index(self, queries, k):
-        queries = np.ascontiguousarray(queries, dtype=np.uint8)
+        query_words = as_words(queries)
         with _numba_threads(self.n_jobs) as n_threads:
-            search = None
-            if n_threads > 1 and queries.shape[0] >= 2 * n_threads:
-                search = _threaded_search(self.index_)
-            if search is not None:
-                indices, distances = _query_threads(
-                    self.index_, search, queries, k, self.epsilon, n_threads
-                )
-            else:
-                indices, distances = self.index_.query(queries, k=k, epsilon=self.epsilon)
-        # bit_hamming distances are exact counts in float32.
-        distances = np.rint(distances).astype(np.int32)
-        indices = indices.astype(np.int64, copy=False)
-        # A graph search can come back short of k codes (-1): complete those
-        # rows exactly rather than return invalid indices.
+            distances, indices = graph_knn(
+                query_words,
+                self._words,
+                self.graph_indptr_,
+                self.graph_indices_,
+                self.entry_points_,
+                k,
+                self.ef_search,
+                n_threads,
+            )
+        # A walk confined to a component smaller than k comes back short (-1):
+        # complete those rows exactly rather than return invalid indices.
         short = np.flatnonzero((indices < 0).any(axis=1))
         if short.size:
-            distances[short], indices[short] = hamming_knn(
-                as_words(queries[short]), self._words, k
-            )
-        # Same order as the exact kernel: by distance, then index.
-        order = np.lexsort((indices, distances), axis=1)
-        return (
-            np.take_along_axis(distances, order, axis=1),
-            np.take_along_axis(indices, order, axis=1),
-        )
+            distances[short], indices[short] = hamming_knn(query_words[short], self._words, k)
+        return distances, indices
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Graph of the k nearest codes of each query.

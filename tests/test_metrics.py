@@ -5,6 +5,7 @@ import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
+from skhash import HammingNeighbors
 from skhash.metrics import (
     distance_recall_at_k,
     make_retrieval_scorer,
@@ -130,8 +131,6 @@ def test_scorer_map_by_hand(blobs):
     X, y = blobs
     encoder = SignProjection(n_bits=16).fit(X)
     scorer = make_retrieval_scorer("map", k=10)
-    from skhash._neighbors import HammingNeighbors
-
     codes = encoder.transform(X)
     retrieved = HammingNeighbors(n_neighbors=10).fit(codes).kneighbors(return_distance=False)
     assert scorer(encoder, X, y) == pytest.approx(mean_average_precision(y, y, retrieved))

@@ -3,7 +3,6 @@
 import copy
 
 import joblib
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,13 +16,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Binarizer
 
+from skhash import HammingNeighbors
 from skhash._hamming import as_words, hamming_knn, hamming_radius, pack_bits, pairwise_hamming
 from skhash.metrics import distance_recall_at_k
-
-try:
-    from skhash import HammingNeighbors
-except ImportError:  # until skhash/__init__.py exports it
-    from skhash._neighbors import HammingNeighbors
 
 
 def clustered_codes(n_samples, n_bits, centres, flips, rng):
@@ -62,27 +57,22 @@ def uniform():
     return database, queries
 
 
-# One approximate index per data set (builds compile numba code). Leaves far
-# smaller than the data make the search tree and graph search do the work.
+# One approximate index per data set, with default search settings (builds
+# compile numba code, so they are shared).
 @pytest.fixture(scope="module")
 def nndescent_clustered(clustered):
-    return HammingNeighbors(
-        n_neighbors=10, algorithm="nndescent", search_tree_leaf_size=300, random_state=0
-    ).fit(clustered[0])
+    return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
+        clustered[0]
+    )
 
 
 @pytest.fixture(scope="module")
 def nndescent_uniform(uniform):
-    # Uniform codes have no clusters and close distances: with the graph and
-    # epsilon defaults, tuned for clustered codes, recall is 0.74 here; a
-    # denser graph and a wider search give 0.99.
+    # Uniform codes have no structure and crowded distances (nearest at ~17,
+    # most at ~32), the hardest case for a graph: the default ef_search=32
+    # gives a distance-recall@10 of 0.92 here, 64 gives 0.95 or more.
     return HammingNeighbors(
-        n_neighbors=10,
-        algorithm="nndescent",
-        search_tree_leaf_size=300,
-        n_neighbors_graph=30,
-        epsilon=0.3,
-        random_state=0,
+        n_neighbors=10, algorithm="nndescent", ef_search=64, random_state=0
     ).fit(uniform[0])
 
 
@@ -204,7 +194,7 @@ def test_fitted_attributes():
     nn = HammingNeighbors().fit(bits)
     assert nn.n_bits_ == 20 and nn.n_features_in_ == 20 and nn.n_samples_fit_ == 30
     assert nn.codes_.shape == (30, 3)
-    assert nn.fit_method_ == "brute" and nn.index_ is None
+    assert nn.fit_method_ == "brute" and nn.graph_indptr_ is None and nn.entry_points_ is None
     assert not hasattr(nn, "classes_")
     packed_bits = np.packbits(bits, axis=1)
     packed = HammingNeighbors(packed=True).fit(packed_bits)
@@ -236,21 +226,47 @@ def test_nndescent_recall(data_name, request):
     assert distance_recall_at_k(true_dist, distances) >= 0.95
 
 
-def test_nndescent_serial_and_threaded_queries(nndescent_clustered, clustered):
-    from skhash._neighbors import _threaded_search
-
+def test_nndescent_threads_agree(nndescent_clustered, clustered):
     database, queries = clustered
+    results = [
+        copy.copy(nndescent_clustered).set_params(n_jobs=n_jobs).kneighbors(queries)
+        for n_jobs in (1, 2)
+    ]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_search_graph_covers_every_cluster(nndescent_clustered, clustered):
+    """Clusters far apart make a graph of disconnected clusters; each needs an entry."""
+    from scipy.sparse.csgraph import connected_components
+
+    nn = nndescent_clustered
+    n = nn.n_samples_fit_
+    indptr, indices = nn.graph_indptr_, nn.graph_indices_
+    assert indptr.shape == (n + 1,) and indices.min() >= 0 and indices.max() < n
+    assert np.diff(indptr).max() <= 2 * nn.n_neighbors_graph
+    graph = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n))
+    n_components, labels = connected_components(graph, directed=False)
+    assert n_components > 1  # 40 clusters 32 bits apart, 6 flips each
+    assert set(labels[nn.entry_points_]) == set(range(n_components))
+    # neighbours nearest first
+    codes = clustered[0]
+    first = np.count_nonzero(codes[indices[indptr[:-1]]] != codes, axis=1)
+    second = np.count_nonzero(codes[indices[indptr[:-1] + 1]] != codes, axis=1)
+    assert (first <= second).all()
+
+
+def test_ef_search_trades_speed_for_recall(nndescent_uniform, uniform):
+    database, queries = uniform
     true_dist, _ = reference_knn(queries, database, 10)
-    # Serial: pynndescent's public query; threaded: its search recompiled nogil.
-    for n_jobs in (1, 2):
-        nn = copy.copy(nndescent_clustered).set_params(n_jobs=n_jobs)
-        distances, indices = nn.kneighbors(queries)
-        assert indices.min() >= 0 and indices.max() < database.shape[0]
-        recomputed = np.count_nonzero(database[indices] != queries[:, None, :], axis=2)
-        np.testing.assert_array_equal(distances, recomputed)
-        assert distance_recall_at_k(true_dist, distances) >= 0.95
-    if numba.config.NUMBA_NUM_THREADS > 1:
-        assert _threaded_search(nndescent_clustered.index_) is not None
+    recalls = [
+        distance_recall_at_k(
+            true_dist,
+            copy.copy(nndescent_uniform).set_params(ef_search=ef).kneighbors(queries)[0],
+        )
+        for ef in (10, 64)
+    ]
+    assert recalls[0] < recalls[1]
 
 
 def test_radius_neighbors_is_exact_for_nndescent(nndescent_clustered, clustered):
@@ -475,8 +491,8 @@ def test_invalid_parameters_and_radius(fitted_small):
         HammingNeighbors(algorithm="kd_tree").fit(bits)
     with pytest.raises(ValueError, match="n_neighbors must be >= 1"):
         HammingNeighbors(n_neighbors=0).fit(bits)
-    with pytest.raises(ValueError, match="epsilon"):
-        HammingNeighbors(epsilon=-1).fit(bits)
+    with pytest.raises(ValueError, match="ef_search"):
+        HammingNeighbors(ef_search=0).fit(bits)
     with pytest.raises(TypeError, match="needs a radius"):
         nn.radius_neighbors(bits)
     with pytest.raises(ValueError, match="radius must be"):

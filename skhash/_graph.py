@@ -1,0 +1,250 @@
+"""Approximate Hamming search over a k-nearest-neighbour graph of the codes.
+
+PyNNDescent builds the graph (:func:`build_search_graph`); the search is ours.
+pynndescent 0.7 seeds each query from one leaf of one random-projection tree,
+and on clustered codes the k-NN graph falls apart into one component per
+cluster, which a graph walk cannot leave: recall then depends on the seed
+landing in the right cluster (0.61 distance-recall@10 with its defaults on
+200,000 clustered 64-bit codes, ``docs/benchmarks.md``). Here every query
+starts from the nearest of a few thousand entry codes that cover every
+connected component of the graph, then walks the graph best-first (the
+layer-0 search of HNSW) keeping the ``ef`` best codes seen.
+"""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from numba import njit, prange
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ._hamming import _distance, _sift_down, _sort_pairs
+
+__all__ = ["build_search_graph", "choose_entry_points", "graph_knn"]
+
+_INT32_MAX = np.int32(2**31 - 1)
+
+
+def build_search_graph(neighbor_indices, neighbor_distances, max_degree):
+    """Symmetrised, degree-capped adjacency of a k-nearest-neighbour graph.
+
+    Each code links to its ``k`` nearest codes and to the codes that have it
+    among theirs (reverse edges let a walk reach codes that are nobody's near
+    neighbour in one direction); each list keeps its ``max_degree`` nearest.
+
+    Parameters
+    ----------
+    neighbor_indices : ndarray of shape (n_samples, k), int
+        Row ``i``: the graph neighbours of code ``i``; negative entries are
+        missing neighbours.
+    neighbor_distances : ndarray of shape (n_samples, k)
+        Their distances.
+    max_degree : int
+        Largest number of neighbours kept per code.
+
+    Returns
+    -------
+    indptr : ndarray of shape (n_samples + 1,), int64
+    indices : ndarray of shape (indptr[-1],), int32
+        CSR adjacency: code ``i`` links to ``indices[indptr[i]:indptr[i + 1]]``,
+        nearest first.
+    """
+    n, k = neighbor_indices.shape
+    src = np.repeat(np.arange(n, dtype=np.int64), k)
+    dst = neighbor_indices.astype(np.int64).ravel()
+    dist = np.asarray(neighbor_distances, dtype=np.float64).ravel()
+    valid = (dst >= 0) & (dst != src)
+    src, dst, dist = src[valid], dst[valid], dist[valid]
+    src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+    dist = np.concatenate([dist, dist])
+    # By code, then distance, then neighbour: a duplicate edge (in both
+    # directions) lands next to its twin.
+    order = np.lexsort((dst, dist, src))
+    src, dst = src[order], dst[order]
+    keep = np.ones(len(src), dtype=bool)
+    keep[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    src, dst = src[keep], dst[keep]
+    counts = np.bincount(src, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(src)) - starts[src]
+    keep = rank < max_degree
+    src, dst = src[keep], dst[keep]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    return indptr, dst.astype(np.int32)
+
+
+def choose_entry_points(indptr, indices, n_entry_points, random_state):
+    """Random codes to start searches from, at least one per graph component.
+
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        CSR adjacency from :func:`build_search_graph`.
+    n_entry_points : int
+        Target number of entry codes, shared among components by size.
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    entries : ndarray of int64
+        Sorted, distinct rows.
+    """
+    n = len(indptr) - 1
+    graph = csr_matrix((np.ones(len(indices), dtype=np.int8), indices, indptr), shape=(n, n))
+    n_components, component = connected_components(graph, directed=False)
+    sizes = np.bincount(component, minlength=n_components)
+    # Every component gets an entry; a walk could never reach it otherwise.
+    quota = np.maximum(1, np.rint(sizes * (n_entry_points / n)).astype(np.int64))
+    quota = np.minimum(quota, sizes)
+    order = np.argsort(component, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    entries = [
+        random_state.choice(order[start : start + size], size=count, replace=False)
+        for start, size, count in zip(starts, sizes, quota, strict=True)
+    ]
+    return np.sort(np.concatenate(entries)).astype(np.int64)
+
+
+@njit(inline="always")
+def _push_candidate(cand_dist, cand_idx, n_cand, d, j):
+    # Min-heap on distance; returns the (possibly regrown) arrays.
+    if n_cand == cand_dist.shape[0]:
+        grown_dist = np.empty(2 * n_cand, dtype=np.int32)
+        grown_idx = np.empty(2 * n_cand, dtype=np.int64)
+        grown_dist[:n_cand] = cand_dist
+        grown_idx[:n_cand] = cand_idx
+        cand_dist, cand_idx = grown_dist, grown_idx
+    i = n_cand
+    cand_dist[i] = d
+    cand_idx[i] = j
+    while i > 0:
+        parent = (i - 1) // 2
+        if cand_dist[parent] <= cand_dist[i]:
+            break
+        cand_dist[i], cand_dist[parent] = cand_dist[parent], cand_dist[i]
+        cand_idx[i], cand_idx[parent] = cand_idx[parent], cand_idx[i]
+        i = parent
+    return cand_dist, cand_idx
+
+
+@njit(inline="always")
+def _pop_candidate(cand_dist, cand_idx, n_cand):
+    # Remove the root of the min-heap of n_cand items; n_cand - 1 remain.
+    last = n_cand - 1
+    cand_dist[0] = cand_dist[last]
+    cand_idx[0] = cand_idx[last]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= last:
+            break
+        child = left
+        if left + 1 < last and cand_dist[left + 1] < cand_dist[left]:
+            child = left + 1
+        if cand_dist[child] < cand_dist[i]:
+            cand_dist[i], cand_dist[child] = cand_dist[child], cand_dist[i]
+            cand_idx[i], cand_idx[child] = cand_idx[child], cand_idx[i]
+            i = child
+        else:
+            break
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _graph_knn_kernel(
+    queries, database, indptr, indices, entries, ef, n_chunks, res_dist, res_idx
+):
+    n_queries = queries.shape[0]
+    n_words = database.shape[1]
+    chunk = (n_queries + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        # One visited array per chunk of queries, stamped with the query number,
+        # so it is never cleared.
+        visited = np.zeros(database.shape[0], dtype=np.int32)
+        cand_dist = np.empty(4 * ef, dtype=np.int32)
+        cand_idx = np.empty(4 * ef, dtype=np.int64)
+        for q in range(c * chunk, min(n_queries, (c + 1) * chunk)):
+            stamp = np.int32(q + 1)
+            query = queries[q]
+            dist = res_dist[q]
+            idx = res_idx[q]
+            # The ef best codes kept, as a max-heap on (distance, index).
+            dist[:] = _INT32_MAX
+            idx[:] = -1
+            for e in range(entries.shape[0]):
+                j = entries[e]
+                visited[j] = stamp
+                d = _distance(query, database, j, n_words)
+                if d < dist[0] or (d == dist[0] and j < idx[0]):
+                    dist[0] = d
+                    idx[0] = j
+                    _sift_down(dist, idx, ef)
+            n_cand = 0
+            for r in range(ef):
+                if idx[r] >= 0:
+                    cand_dist, cand_idx = _push_candidate(
+                        cand_dist, cand_idx, n_cand, dist[r], idx[r]
+                    )
+                    n_cand += 1
+            while n_cand > 0:
+                d_c = cand_dist[0]
+                i_c = cand_idx[0]
+                _pop_candidate(cand_dist, cand_idx, n_cand)
+                n_cand -= 1
+                # Expand ties with the worst kept code too: Hamming distances
+                # tie often and plateaus hide closer codes.
+                if d_c > dist[0]:
+                    break
+                for p in range(indptr[i_c], indptr[i_c + 1]):
+                    j = np.int64(indices[p])
+                    if visited[j] == stamp:
+                        continue
+                    visited[j] = stamp
+                    d = _distance(query, database, j, n_words)
+                    if d < dist[0] or (d == dist[0] and j < idx[0]):
+                        dist[0] = d
+                        idx[0] = j
+                        _sift_down(dist, idx, ef)
+                        cand_dist, cand_idx = _push_candidate(cand_dist, cand_idx, n_cand, d, j)
+                        n_cand += 1
+            _sort_pairs(dist, idx)
+
+
+def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1):
+    """Approximate k nearest neighbours by a best-first walk of the graph.
+
+    Parameters
+    ----------
+    queries, database : ndarray of dtype uint64
+        Codes as 64-bit words (see :func:`~skhash._hamming.as_words`).
+    indptr, indices : ndarray
+        CSR adjacency from :func:`build_search_graph`.
+    entries : ndarray of int64
+        Entry codes from :func:`choose_entry_points`.
+    k : int
+        Number of neighbours, at most ``len(database)``.
+    ef : int
+        Codes kept during the walk (raised to ``k``); larger is slower and
+        more accurate.
+    n_threads : int, default=1
+        Threads the queries are spread over (the caller sets numba's count).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, k), int32
+        Ascending; ties ordered by index.
+    indices : ndarray of shape (n_queries, k), int64
+        Database rows; -1 where the walk found fewer than ``k`` codes.
+    """
+    ef = max(int(ef), int(k))
+    n_queries = queries.shape[0]
+    res_dist = np.empty((n_queries, ef), dtype=np.int32)
+    res_idx = np.empty((n_queries, ef), dtype=np.int64)
+    if n_queries:
+        # A few chunks per thread even out queries of unequal cost.
+        n_chunks = min(n_queries, 8 * n_threads)
+        _graph_knn_kernel(
+            queries, database, indptr, indices, entries, ef, n_chunks, res_dist, res_idx
+        )
+    return res_dist[:, :k].copy(), res_idx[:, :k].copy()
