@@ -89,7 +89,8 @@ class HashingLoss(nn.Module):
         labels : torch.Tensor of shape (batch,)
             Class indices, -1 for unlabelled rows.
         inputs : torch.Tensor of shape (len(embed), n_features), default=None
-            The standardised inputs behind ``embed``, for the distillation teacher.
+            The inputs behind ``embed`` (as given to ``fit``), for the distillation
+            teacher.
 
         Returns
         -------

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder, StandardScaler, normalize
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler, PassthroughScoring
@@ -25,7 +25,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     """Learn binary hash codes whose Hamming distances preserve neighbourhoods.
 
     A small torch network (an MLP with a linear shortcut, see
-    :class:`~skhash._module.HashMLP`) maps standardised features to
+    :class:`~skhash._module.HashMLP`) maps (internally standardised) features to
     ``n_bits`` outputs in (-1, 1); :meth:`transform` thresholds them at 0. It is
     trained through skorch on a sum of loss terms, each a pure function in
     :mod:`skhash._losses`:
@@ -46,6 +46,12 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     The output steepness ``beta`` of ``tanh(beta * h)`` rises from 1 to
     ``beta_max`` over training (HashNet's continuation), so outputs end at the
     vertices.
+
+    The similarity the codes learn to preserve is the **cosine similarity of
+    the rows of X as given**, the usual metric of embeddings. Features on
+    unrelated scales (tabular data) should be standardised first, e.g. with a
+    :class:`~sklearn.preprocessing.StandardScaler` in a ``Pipeline``; the
+    network standardises its own inputs either way.
 
     Parameters
     ----------
@@ -78,8 +84,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     neighbor_weight : float, default=1.0
         Weight of the neighbourhood term; 0 skips building the neighbour graph.
     n_neighbors : int, default=10
-        Input-space neighbours per item in the neighbour graph (Euclidean on
-        standardised inputs), from which each item's batch partner is drawn.
+        Input-space neighbours per item in the neighbour graph (by cosine
+        similarity), from which each item's batch partner is drawn.
     neighbor_loss : {"distill", "contrastive"}, default="distill"
         ``"distill"`` matches similarity distributions over the batch
         (:func:`~skhash._losses.similarity_distillation_loss`);
@@ -123,7 +129,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         (a one-line histogram) and ``hist_counts`` (its 12 bin counts).
         See :class:`~skhash.callbacks.HypercubeDiagnostics`.
     scaler_ : sklearn.preprocessing.StandardScaler
-        The standardisation applied to inputs.
+        The standardisation the network applies to its inputs (its mean and
+        scale are also buffers of the torch module).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -266,16 +273,17 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )
             labels = LabelEncoder().fit_transform(y).astype(np.int64)
         self.scaler_ = StandardScaler().fit(X)
-        Xs = self._standardize(X)
+        X = np.ascontiguousarray(X, dtype=np.float32)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         neighbors = None
         if self.neighbor_weight > 0:
-            neighbors = knn_graph(Xs, self.n_neighbors, random_state=seed)
+            # Euclidean order on unit rows is cosine order.
+            neighbors = knn_graph(normalize(X), self.n_neighbors, random_state=seed)
         dataset = NeighborPairDataset(
-            Xs, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
+            X, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
         )
-        self.net_ = self._make_net(seed, len(Xs))
+        self.net_ = self._make_net(seed, len(X))
         # seeds weight initialisation without touching the caller's global RNG
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -300,6 +308,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             module__n_features=self.n_features_in_,
             module__n_bits=self.n_bits,
             module__hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            module__input_mean=self.scaler_.mean_,
+            module__input_scale=self.scaler_.scale_,
             criterion=HashingLoss,
             criterion__reg_weight=self.reg_weight,
             criterion__n_projections=self.n_projections,
@@ -330,9 +340,6 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             verbose=self.verbose,
         )
 
-    def _standardize(self, X):
-        return np.ascontiguousarray(self.scaler_.transform(X), dtype=np.float32)
-
     def embed(self, X, batch_size=8192):
         """Continuous outputs of the network, before thresholding.
 
@@ -350,14 +357,14 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        Xs = self._standardize(X)
+        X = np.ascontiguousarray(X, dtype=np.float32)
         module = self.net_.module_
         module.eval()
         device = self.net_.device
-        out = np.empty((len(Xs), self.n_bits), dtype=np.float32)
+        out = np.empty((len(X), self.n_bits), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(Xs), batch_size):
-                chunk = torch.from_numpy(Xs[start : start + batch_size]).to(device)
+            for start in range(0, len(X), batch_size):
+                chunk = torch.from_numpy(X[start : start + batch_size]).to(device)
                 out[start : start + batch_size] = module(chunk).float().cpu().numpy()
         return out
 

@@ -7,7 +7,7 @@ from torch import nn
 class HashMLP(nn.Module):
     """MLP with a linear shortcut, per-bit normalisation and a ``tanh(beta * .)`` head.
 
-    ``z = tanh(beta * BN(W x + MLP(x)))``. The linear shortcut lets the network
+    ``z = tanh(beta * BN(W x + MLP(x)))`` on standardised inputs ``x``. The linear shortcut lets the network
     start from (and keep) a linear hash like ITQ's and spend the hidden layers on
     what a linear map cannot do; it also keeps ``n_bits`` independent directions
     reachable when ``n_bits`` exceeds the hidden width. The affine-free batch norm
@@ -25,10 +25,20 @@ class HashMLP(nn.Module):
     hidden_layer_sizes : tuple of int, default=(256,)
         Widths of the hidden layers of the non-linear branch; ``()`` gives a purely
         linear hash.
+    input_mean, input_scale : array-like of shape (n_features,), default=None
+        Standardisation applied to inputs first, ``(X - input_mean) / input_scale``
+        (none when None). Kept in the module so that the training data, and the
+        similarities the loss compares with, stay the raw inputs.
     """
 
-    def __init__(self, n_features, n_bits, hidden_layer_sizes=(256,)):
+    def __init__(
+        self, n_features, n_bits, hidden_layer_sizes=(256,), input_mean=None, input_scale=None
+    ):
         super().__init__()
+        mean = torch.zeros(n_features) if input_mean is None else torch.as_tensor(input_mean)
+        scale = torch.ones(n_features) if input_scale is None else torch.as_tensor(input_scale)
+        self.register_buffer("input_mean", mean.float().clone())
+        self.register_buffer("input_scale", scale.float().clone())
         layers = []
         width = n_features
         for size in hidden_layer_sizes:
@@ -41,6 +51,7 @@ class HashMLP(nn.Module):
         self.register_buffer("beta", torch.tensor(1.0))
 
     def forward(self, X):
+        X = (X - self.input_mean) / self.input_scale
         h = self.linear(X)
         if self.nonlinear is not None:
             h = h + self.nonlinear(self.hidden(X))
