@@ -7,13 +7,13 @@ from torch import nn
 class HashMLP(nn.Module):
     """MLP with a linear shortcut, per-bit normalisation and a ``tanh(beta * .)`` head.
 
-    ``z = tanh(beta * BN(W x + MLP(x)))`` on standardised inputs ``x``. The linear shortcut lets the network
-    start from (and keep) a linear hash like ITQ's and spend the hidden layers on
-    what a linear map cannot do; it also keeps ``n_bits`` independent directions
-    reachable when ``n_bits`` exceeds the hidden width. The affine-free batch norm
-    centres and scales every bit, which keeps bits balanced and makes ``beta``
-    the single knob for how close outputs sit to the vertices. ``beta`` is a
-    buffer, raised during training by
+    ``z = tanh(beta * BN(W x + MLP(x)))`` on standardised inputs ``x``. The linear
+    shortcut lets the network start from (and keep) a linear hash like ITQ's and spend
+    the hidden layers on what a linear map cannot do; it also keeps ``n_bits``
+    independent directions reachable when ``n_bits`` exceeds the hidden width. The
+    affine-free batch norm centres and scales every bit, which keeps bits balanced and
+    makes ``beta`` the single knob for how close outputs sit to the vertices. ``beta``
+    is a buffer, raised during training by
     :class:`~skhash.callbacks.OutputScaleSchedule` and saved with the weights.
 
     Parameters

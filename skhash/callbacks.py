@@ -324,7 +324,8 @@ class EpochProgressBar(Callback):
         keys = self.keys
         if keys is None:
             keys = ["train_loss"] + [
-                key for key in row
+                key
+                for key in row
                 if key not in ("train_loss", "train_batch_size")
                 and isinstance(row[key], int | float)
             ]

@@ -119,9 +119,7 @@ def plot_training_curves(history, *, axes=None, log_loss=True):
             style = dict(color="black", linewidth=2) if key == "train_loss" else {}
             label = "total" if key == "train_loss" else key
             ax_loss.plot(epochs, values, marker=".", label=label, **style)
-    if log_loss and ax_loss.lines and all(
-        np.all(line.get_ydata() > 0) for line in ax_loss.lines
-    ):
+    if log_loss and ax_loss.lines and all(np.all(line.get_ydata() > 0) for line in ax_loss.lines):
         ax_loss.set_yscale("log")
     ax_loss.set(title="Loss terms", xlabel="epoch", ylabel="loss (weighted)")
     if ax_loss.lines:
@@ -131,8 +129,7 @@ def plot_training_curves(history, *, axes=None, log_loss=True):
     if len(values):
         ax_vertex.plot(epochs, values, marker=".", color="C0", label="vertex_dist")
     ax_vertex.set_ylim(bottom=0)
-    ax_vertex.set(title="Distance to nearest vertex", xlabel="epoch",
-                  ylabel="mean |1 - |z||")
+    ax_vertex.set(title="Distance to nearest vertex", xlabel="epoch", ylabel="mean |1 - |z||")
     ax_vertex.yaxis.label.set_color("C0")
     epochs, values = _series(rows, "beta")
     if len(values):
@@ -158,8 +155,7 @@ def plot_training_curves(history, *, axes=None, log_loss=True):
     return axes
 
 
-def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_RANGE,
-                         max_lines=8):
+def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_RANGE, max_lines=8):
     """Per-epoch histogram of a batch's relaxed codes.
 
     Reads ``hist_counts`` (recorded by
@@ -212,8 +208,14 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
         # one cell per epoch: edges halfway between epochs
         y_edges = np.concatenate([[epochs[0] - 0.5], epochs + 0.5])
         # square-root colour scale: the fading central bump stays visible next to the spikes
-        mesh = ax.pcolormesh(edges, y_edges, shares, cmap="viridis", shading="flat",
-                             norm=PowerNorm(0.5, vmin=0, vmax=max(shares.max(), 1e-12)))
+        mesh = ax.pcolormesh(
+            edges,
+            y_edges,
+            shares,
+            cmap="viridis",
+            shading="flat",
+            norm=PowerNorm(0.5, vmin=0, vmax=max(shares.max(), 1e-12)),
+        )
         ax.figure.colorbar(mesh, ax=ax, label="share of values")
         ax.set_ylabel("epoch")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -228,8 +230,9 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
         ax.set_ylabel("share of values")
         ax.legend(fontsize="small")
     for vertex in (-1, 1):
-        ax.axvline(vertex, color="white" if kind == "heatmap" else "grey",
-                   linestyle=":", linewidth=1)
+        ax.axvline(
+            vertex, color="white" if kind == "heatmap" else "grey", linestyle=":", linewidth=1
+        )
     ax.set(title="Relaxed code values per epoch", xlabel="output value z")
     return ax
 
@@ -247,8 +250,9 @@ def _as_bits(codes, packed):
     return codes.astype(bool)
 
 
-def hamming_distance_pairs(codes, neighbors, *, packed=False, n_random_pairs=10_000,
-                           random_state=None):
+def hamming_distance_pairs(
+    codes, neighbors, *, packed=False, n_random_pairs=10_000, random_state=None
+):
     """Hamming distances of neighbour pairs and of random pairs.
 
     Parameters
@@ -296,8 +300,16 @@ def hamming_distance_pairs(codes, neighbors, *, packed=False, n_random_pairs=10_
     return neighbor_distances.astype(np.int64), random_distances.astype(np.int64)
 
 
-def plot_hamming_distances(codes, neighbors, *, packed=False, n_random_pairs=10_000,
-                           random_state=None, ax=None, title=None):
+def plot_hamming_distances(
+    codes,
+    neighbors,
+    *,
+    packed=False,
+    n_random_pairs=10_000,
+    random_state=None,
+    ax=None,
+    title=None,
+):
     """Distribution of Hamming distances: true neighbours against random pairs.
 
     Good codes put an item's true neighbours (found on the original features)
@@ -333,7 +345,10 @@ def plot_hamming_distances(codes, neighbors, *, packed=False, n_random_pairs=10_
     """
     plt = _pyplot()
     near, far = hamming_distance_pairs(
-        codes, neighbors, packed=packed, n_random_pairs=n_random_pairs,
+        codes,
+        neighbors,
+        packed=packed,
+        n_random_pairs=n_random_pairs,
         random_state=random_state,
     )
     n_bits = _as_bits(np.asarray(codes)[:1], packed).shape[1]
@@ -341,19 +356,45 @@ def plot_hamming_distances(codes, neighbors, *, packed=False, n_random_pairs=10_
         _, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
     edges = np.arange(n_bits + 2) - 0.5
     k = np.asarray(neighbors).shape[1]
-    ax.hist(far, bins=edges, density=True, histtype="stepfilled", alpha=0.4,
-            color="C7", label=f"random pairs (median {np.median(far):g})")
-    ax.hist(near, bins=edges, density=True, histtype="stepfilled", alpha=0.6,
-            color="C0", label=f"{k} true neighbours (median {np.median(near):g})")
+    ax.hist(
+        far,
+        bins=edges,
+        density=True,
+        histtype="stepfilled",
+        alpha=0.4,
+        color="C7",
+        label=f"random pairs (median {np.median(far):g})",
+    )
+    ax.hist(
+        near,
+        bins=edges,
+        density=True,
+        histtype="stepfilled",
+        alpha=0.6,
+        color="C0",
+        label=f"{k} true neighbours (median {np.median(near):g})",
+    )
     ax.set_xlim(-0.5, max(np.max(far), np.max(near, initial=0)) + 1.5)
-    ax.set(xlabel=f"Hamming distance ({n_bits} bits)", ylabel="share of pairs",
-           title=title or "Hamming distances")
+    ax.set(
+        xlabel=f"Hamming distance ({n_bits} bits)",
+        ylabel="share of pairs",
+        title=title or "Hamming distances",
+    )
     ax.legend(fontsize="small")
     return ax
 
 
-def plot_encoder_distances(encoder, X, *, n_neighbors=10, metric="euclidean",
-                           n_random_pairs=10_000, random_state=None, ax=None, title=None):
+def plot_encoder_distances(
+    encoder,
+    X,
+    *,
+    n_neighbors=10,
+    metric="euclidean",
+    n_random_pairs=10_000,
+    random_state=None,
+    ax=None,
+    title=None,
+):
     """:func:`plot_hamming_distances` for a fitted encoder on data ``X``.
 
     The true neighbours are the ``n_neighbors`` nearest other rows of ``X``
@@ -390,10 +431,16 @@ def plot_encoder_distances(encoder, X, *, n_neighbors=10, metric="euclidean",
     from sklearn.neighbors import NearestNeighbors
 
     _pyplot()
-    neighbors = NearestNeighbors(n_neighbors=n_neighbors, metric=metric).fit(X).kneighbors(
-        return_distance=False
+    neighbors = (
+        NearestNeighbors(n_neighbors=n_neighbors, metric=metric)
+        .fit(X)
+        .kneighbors(return_distance=False)
     )
     return plot_hamming_distances(
-        encoder.transform(X), neighbors, n_random_pairs=n_random_pairs,
-        random_state=random_state, ax=ax, title=title or type(encoder).__name__,
+        encoder.transform(X),
+        neighbors,
+        n_random_pairs=n_random_pairs,
+        random_state=random_state,
+        ax=ax,
+        title=title or type(encoder).__name__,
     )

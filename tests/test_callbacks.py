@@ -93,8 +93,7 @@ def test_verbose_1_prints_one_row_per_epoch(digits, capfd):
     X, _ = digits
     BinaryHashEncoder(random_state=0, verbose=1, **FAST).fit(X[:200])
     out, err = capfd.readouterr()
-    for key in ("rdmreg", "train_loss", "vertex_dist", "hist", "ones_min", "ones_max",
-                "max_corr"):
+    for key in ("rdmreg", "train_loss", "vertex_dist", "hist", "ones_min", "ones_max", "max_corr"):
         assert key in out, key
     assert "hist_counts" not in out
     lines = [line for line in out.splitlines() if line.strip()]
@@ -111,8 +110,12 @@ def test_encoder_uses_the_callbacks_by_default(fitted):
 def _toy_net(verbose, **bar):
     torch.manual_seed(0)
     return NeuralNetRegressor(
-        torch.nn.Linear(3, 1), max_epochs=2, batch_size=16, train_split=None,
-        verbose=verbose, callbacks=[("progress_bar", EpochProgressBar(**bar))],
+        torch.nn.Linear(3, 1),
+        max_epochs=2,
+        batch_size=16,
+        train_split=None,
+        verbose=verbose,
+        callbacks=[("progress_bar", EpochProgressBar(**bar))],
     )
 
 
@@ -149,12 +152,35 @@ def test_progress_bar_pickles_after_fit():
 
 def test_training_log_orders_columns_and_frames_the_histogram():
     log = TrainingLog().initialize()
-    row = {"epoch": 1, "train_loss": 1.5, "neighbor": 1.0, "rdmreg": 0.5, "beta": 2.0,
-           "vertex_dist": 0.3, "hist": "  █▁▁▁▁▁▁█  ", "hist_counts": [1] * 12,
-           "ones_min": 0.4, "ones_max": 0.6, "max_corr": 0.1, "dur": 0.2, "batches": []}
+    row = {
+        "epoch": 1,
+        "train_loss": 1.5,
+        "neighbor": 1.0,
+        "rdmreg": 0.5,
+        "beta": 2.0,
+        "vertex_dist": 0.3,
+        "hist": "  █▁▁▁▁▁▁█  ",
+        "hist_counts": [1] * 12,
+        "ones_min": 0.4,
+        "ones_max": 0.6,
+        "max_corr": 0.1,
+        "dur": 0.2,
+        "batches": [],
+    }
     header, _, line = log.table(row).splitlines()
-    assert header.split() == ["epoch", "rdmreg", "neighbor", "train_loss", "beta",
-                              "vertex_dist", "hist", "ones_min", "ones_max", "max_corr", "dur"]
+    assert header.split() == [
+        "epoch",
+        "rdmreg",
+        "neighbor",
+        "train_loss",
+        "beta",
+        "vertex_dist",
+        "hist",
+        "ones_min",
+        "ones_max",
+        "max_corr",
+        "dur",
+    ]
     assert "|  █▁▁▁▁▁▁█  |" in line
 
 

@@ -8,7 +8,11 @@ from skhash import PCAITQ, BinaryHashEncoder, HammingNeighbors, SimHash
 @parametrize_with_checks(
     [
         BinaryHashEncoder(
-            n_bits=8, hidden_layer_sizes=(16,), n_projections=16, active_dims=4, max_epochs=2,
+            n_bits=8,
+            hidden_layer_sizes=(16,),
+            n_projections=16,
+            active_dims=4,
+            max_epochs=2,
             random_state=0,
         ),
         SimHash(n_bits=8, random_state=0),

@@ -59,8 +59,18 @@ def test_fit_leaves_torch_global_rng_alone(digits):
 def test_history_records_terms_and_convergence(fitted):
     h = fitted.history_
     assert len(h) == FAST["max_epochs"]
-    for key in ("train_loss", "rdmreg", "neighbor", "anticollapse", "beta", "vertex_dist",
-                "ones_min", "ones_max", "max_corr", "hist"):
+    for key in (
+        "train_loss",
+        "rdmreg",
+        "neighbor",
+        "anticollapse",
+        "beta",
+        "vertex_dist",
+        "ones_min",
+        "ones_max",
+        "max_corr",
+        "hist",
+    ):
         assert key in h[-1], key
     assert h[-1, "beta"] == pytest.approx(fitted.beta_max)
     assert h[0, "vertex_dist"] > h[-1, "vertex_dist"]

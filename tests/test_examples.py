@@ -17,11 +17,20 @@ def run_example(name, *args, **env):
     # one thread each for torch and numba: with OMP_NUM_THREADS=1 alone, numba's
     # OpenMP layer raises the shared OpenMP thread count to the number of cores
     # after a Hamming search, and torch training then oversubscribes the CPU
-    environ = {**os.environ, "SKHASH_FAST": "1", "MPLBACKEND": "Agg",
-               "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", **env}
+    environ = {
+        **os.environ,
+        "SKHASH_FAST": "1",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "NUMBA_NUM_THREADS": "1",
+        **env,
+    }
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *map(str, args)],
-        env=environ, capture_output=True, text=True, timeout=300,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -49,16 +58,19 @@ def small_texts(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 24)).astype(np.float16)
     path = tmp_path / "texts.npz"
-    np.savez(path, X=X, y=np.array(["a", "b"] * 300),
-             text=np.array([f"quotation number {i}" for i in range(600)]))
+    np.savez(
+        path,
+        X=X,
+        y=np.array(["a", "b"] * 300),
+        text=np.array([f"quotation number {i}" for i in range(600)]),
+    )
     return path
 
 
 def test_text_retrieval_on_embeddings(small_texts, tmp_path):
     pytest.importorskip("matplotlib")
     figure = tmp_path / "text.png"
-    out = run_example("text_retrieval.py", figure, "--query", 3,
-                      SKHASH_FORTUNES=str(small_texts))
+    out = run_example("text_retrieval.py", figure, "--query", 3, SKHASH_FORTUNES=str(small_texts))
     assert "recall 10@10" in out and "Query: quotation number" in out
     assert "nearest by Hamming distance" in out and "nearest by cosine similarity" in out
     assert figure.stat().st_size > 10_000
@@ -66,7 +78,6 @@ def test_text_retrieval_on_embeddings(small_texts, tmp_path):
 
 def test_text_retrieval_without_data_explains_and_exits_0(tmp_path):
     figure = tmp_path / "text.png"
-    out = run_example("text_retrieval.py", figure,
-                      SKHASH_FORTUNES=str(tmp_path / "missing.npz"))
+    out = run_example("text_retrieval.py", figure, SKHASH_FORTUNES=str(tmp_path / "missing.npz"))
     assert "is not here" in out and "BinaryHashEncoder" in out
     assert not figure.exists()

@@ -63,8 +63,11 @@ def test_rdmreg_gradient_moves_outputs_toward_the_targets():
     start = vertex_distance(z.detach())
     for step in range(200):
         opt.zero_grad()
-        rdmreg(z, sample_hypercube((128, 4), 0.5, gen(step)), sample_projections(
-            4, 16, "axis", generator=gen(1000 + step))).backward()
+        rdmreg(
+            z,
+            sample_hypercube((128, 4), 0.5, gen(step)),
+            sample_projections(4, 16, "axis", generator=gen(1000 + step)),
+        ).backward()
         opt.step()
     assert vertex_distance(z.detach()) < start / 3
 

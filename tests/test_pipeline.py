@@ -17,10 +17,12 @@ def split(digits):
 
 def test_pipeline_scores_far_above_chance(split):
     X_train, X_test, y_train, y_test = split
-    pipe = Pipeline([
-        ("enc", BinaryHashEncoder(random_state=0, **{**FAST, "n_bits": 32, "max_epochs": 8})),
-        ("knn", HammingNeighbors(n_neighbors=5, algorithm="brute")),
-    ])
+    pipe = Pipeline(
+        [
+            ("enc", BinaryHashEncoder(random_state=0, **{**FAST, "n_bits": 32, "max_epochs": 8})),
+            ("knn", HammingNeighbors(n_neighbors=5, algorithm="brute")),
+        ]
+    )
     accuracy = pipe.fit(X_train, y_train).score(X_test, y_test)
     assert accuracy > 0.6  # chance is 0.1
 
@@ -40,10 +42,12 @@ def test_packed_codes_give_the_same_neighbours(split):
 
 def test_grid_search_over_reg_weight(split):
     X_train, _, y_train, _ = split
-    pipe = Pipeline([
-        ("enc", BinaryHashEncoder(random_state=0, **FAST)),
-        ("knn", HammingNeighbors(n_neighbors=5, algorithm="brute")),
-    ])
+    pipe = Pipeline(
+        [
+            ("enc", BinaryHashEncoder(random_state=0, **FAST)),
+            ("knn", HammingNeighbors(n_neighbors=5, algorithm="brute")),
+        ]
+    )
     search = GridSearchCV(pipe, {"enc__reg_weight": [0.1, 1.0]}, cv=2).fit(X_train, y_train)
     assert search.best_params_["enc__reg_weight"] in (0.1, 1.0)
     assert len(search.cv_results_["mean_test_score"]) == 2

@@ -34,8 +34,10 @@ def plt():
 
 
 def test_importing_skhash_does_not_import_matplotlib():
-    code = ("import sys, skhash, skhash.plotting, skhash.callbacks; "
-            "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'")
+    code = (
+        "import sys, skhash, skhash.plotting, skhash.callbacks; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -85,12 +87,14 @@ def test_code_histograms_needs_counts(plt):
 
 def test_hamming_distance_pairs():
     codes = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]], dtype=np.uint8)
-    near, far = hamming_distance_pairs(codes, [[1], [0], [1]], n_random_pairs=500,
-                                       random_state=0)
+    near, far = hamming_distance_pairs(codes, [[1], [0], [1]], n_random_pairs=500, random_state=0)
     np.testing.assert_array_equal(near, [1, 1, 3])
     assert set(far) <= {1, 3, 4}  # never a code with itself
     packed_near, packed_far = hamming_distance_pairs(
-        np.packbits(codes, axis=1), [[1], [0], [1]], packed=True, n_random_pairs=500,
+        np.packbits(codes, axis=1),
+        [[1], [0], [1]],
+        packed=True,
+        n_random_pairs=500,
         random_state=0,
     )
     np.testing.assert_array_equal(packed_near, near)
@@ -112,11 +116,13 @@ def test_hamming_distance_pairs_validates():
 
 def test_hamming_distance_plots(fitted, digits, plt):
     X, _ = digits
-    ax = plot_hamming_distances(fitted.transform(X[:300]), np.arange(300)[:, None] % 7,
-                                random_state=0)
+    ax = plot_hamming_distances(
+        fitted.transform(X[:300]), np.arange(300)[:, None] % 7, random_state=0
+    )
     assert len(ax.patches) == 2 and ax.get_title() == "Hamming distances"
-    ax = plot_encoder_distances(fitted, X[:300], n_neighbors=5, n_random_pairs=2000,
-                                random_state=0)
+    ax = plot_encoder_distances(
+        fitted, X[:300], n_neighbors=5, n_random_pairs=2000, random_state=0
+    )
     assert ax.get_title() == "BinaryHashEncoder"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     near = float(legend[1].split("median ")[1].rstrip(")"))
