@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numbers
+import sys
 from contextlib import contextmanager
 
 import numba
@@ -30,7 +31,15 @@ _AUTO_BRUTE_MAX_SAMPLES = 1_000_000
 
 @contextmanager
 def _numba_threads(n_jobs):
-    """Run numba parallel code on ``n_jobs`` threads (None or -1: all)."""
+    """Run numba parallel code on ``n_jobs`` threads (None or -1: all).
+
+    numba's OpenMP threading layer sets the process-wide OpenMP thread count,
+    which torch shares: a query would otherwise change how many threads (and so
+    which floating-point reduction order) a later ``fit`` of an encoder uses.
+    torch's count is restored on exit.
+    """
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
     previous = numba.get_num_threads()
     if n_jobs is None or n_jobs == -1:
         n_threads = numba.config.NUMBA_NUM_THREADS
@@ -43,6 +52,8 @@ def _numba_threads(n_jobs):
         yield n_threads
     finally:
         numba.set_num_threads(previous)
+        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
 
 
 def _drop_self(indices, distances, rows=None):
@@ -446,11 +457,11 @@ class HammingNeighbors(ClassifierMixin, BaseEstimator):
                 self.ef_search,
                 n_threads,
             )
-        # A walk confined to a component smaller than k comes back short (-1):
-        # complete those rows exactly rather than return invalid indices.
-        short = np.flatnonzero((indices < 0).any(axis=1))
-        if short.size:
-            distances[short], indices[short] = hamming_knn(query_words[short], self._words, k)
+            # A walk confined to a component smaller than k comes back short (-1):
+            # complete those rows exactly rather than return invalid indices.
+            short = np.flatnonzero((indices < 0).any(axis=1))
+            if short.size:
+                distances[short], indices[short] = hamming_knn(query_words[short], self._words, k)
         return distances, indices
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):

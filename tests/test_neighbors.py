@@ -497,3 +497,18 @@ def test_invalid_parameters_and_radius(fitted_small):
         nn.radius_neighbors(bits)
     with pytest.raises(ValueError, match="radius must be"):
         nn.radius_neighbors(bits, radius=-1)
+
+
+def test_queries_leave_torch_thread_count_alone():
+    """numba's OpenMP layer sets the shared OpenMP thread count; torch's is restored."""
+    torch = pytest.importorskip("torch")
+    bits = np.random.default_rng(0).integers(0, 2, (500, 64), dtype=np.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        nn = HammingNeighbors(n_neighbors=3, n_jobs=-1).fit(bits)
+        nn.kneighbors(bits[:50])
+        nn.radius_neighbors(bits[:50], radius=5)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
