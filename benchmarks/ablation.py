@@ -45,8 +45,10 @@ def main():
     itq = PCAITQ(n_bits=b, random_state=seed).fit(Xdb)
     itq_recall = recall(true, hamming_ranking(itq.transform(Xdb), itq.transform(Xq)), 100)
     print(f"PCA-ITQ recall10@100 at {b} bits: {itq_recall:.3f}\n")
-    print("| variant | recall10@100 | / ITQ | vertex dist (fortunes) | Gaussian: vertex dist "
-          "| max corr | max triple corr | distinct / random | ones min–max |")
+    print(
+        "| variant | recall10@100 | / ITQ | vertex dist (fortunes) | Gaussian: vertex dist "
+        "| max corr | max triple corr | distinct / random | ones min–max |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, params in VARIANTS.items():
         enc = BinaryHashEncoder(n_bits=b, random_state=seed, **params).fit(Xdb)
@@ -55,9 +57,12 @@ def main():
         genc = BinaryHashEncoder(n_bits=b, random_state=seed, **params).fit(G)
         gvd = np.abs(1 - np.abs(genc.embed(G_test))).mean()
         f = code_figures(genc.transform(G_test), seed=seed)
-        print(f"| {name} | {r:.3f} | {r / itq_recall:.3f} | {vd:.3f} | {gvd:.3f} "
-              f"| {f['max_corr']:.3f} | {f['triple_corr']:.3f} | {f['distinct_ratio']:.3f} "
-              f"| {f['ones_min']:.2f}–{f['ones_max']:.2f} |", flush=True)
+        print(
+            f"| {name} | {r:.3f} | {r / itq_recall:.3f} | {vd:.3f} | {gvd:.3f} "
+            f"| {f['max_corr']:.3f} | {f['triple_corr']:.3f} | {f['distinct_ratio']:.3f} "
+            f"| {f['ones_min']:.2f}–{f['ones_max']:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ def main():
     parser.add_argument("--n-train", type=int, default=20000)
     parser.add_argument("--n-test", type=int, default=5000)
     args = parser.parse_args()
-    print("| bits | method | vertex dist | max corr | max triple corr | distinct / random "
-          "| ones min | ones max | fit s |")
+    print(
+        "| bits | method | vertex dist | max corr | max triple corr | distinct / random "
+        "| ones min | ones max | fit s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for b in args.bits:
         rng = np.random.default_rng(args.seed)
@@ -76,9 +78,12 @@ def main():
             codes = est.transform(X_test)
             vdist = np.abs(1 - np.abs(est.embed(X_test))).mean() if hasattr(est, "embed") else 0
             f = code_figures(codes, seed=args.seed)
-            print(f"| {b} | {name} | {vdist:.3f} | {f['max_corr']:.3f} | {f['triple_corr']:.3f} "
-                  f"| {f['distinct_ratio']:.3f} | {f['ones_min']:.3f} | {f['ones_max']:.3f} "
-                  f"| {fit_s:.1f} |", flush=True)
+            print(
+                f"| {b} | {name} | {vdist:.3f} | {f['max_corr']:.3f} | {f['triple_corr']:.3f} "
+                f"| {f['distinct_ratio']:.3f} | {f['ones_min']:.3f} | {f['ones_max']:.3f} "
+                f"| {fit_s:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

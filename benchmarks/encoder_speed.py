@@ -36,8 +36,9 @@ def main():
     X_fit = rng.standard_normal((args.fit_rows, 384), dtype=np.float32)
     X = rng.standard_normal((args.rows, 384), dtype=np.float32)
 
-    enc = BinaryHashEncoder(n_bits=args.bits, max_epochs=args.fit_epochs, device=args.device,
-                            random_state=0)
+    enc = BinaryHashEncoder(
+        n_bits=args.bits, max_epochs=args.fit_epochs, device=args.device, random_state=0
+    )
     t = time.perf_counter()
     enc.fit(X_fit)
     fit_s = time.perf_counter() - t
@@ -47,12 +48,18 @@ def main():
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.bits} bits")
     print("| what | rows/s | seconds |")
     print("|---|---|---|")
-    print(f"| transform ({args.rows} x 384 float32) | {args.rows / transform_s:,.0f} "
-          f"| {transform_s:.2f} |")
-    print(f"| packbits ({args.rows} x 384 float32) | {args.rows / packbits_s:,.0f} "
-          f"| {packbits_s:.2f} |")
-    print(f"| fit ({args.fit_rows} rows x {args.fit_epochs} epochs, incl. neighbour graph) "
-          f"| {args.fit_rows * args.fit_epochs / fit_s:,.0f} rows·epochs/s | {fit_s:.1f} |")
+    print(
+        f"| transform ({args.rows} x 384 float32) | {args.rows / transform_s:,.0f} "
+        f"| {transform_s:.2f} |"
+    )
+    print(
+        f"| packbits ({args.rows} x 384 float32) | {args.rows / packbits_s:,.0f} "
+        f"| {packbits_s:.2f} |"
+    )
+    print(
+        f"| fit ({args.fit_rows} rows x {args.fit_epochs} epochs, incl. neighbour graph) "
+        f"| {args.fit_rows * args.fit_epochs / fit_s:,.0f} rows·epochs/s | {fit_s:.1f} |"
+    )
 
 
 if __name__ == "__main__":

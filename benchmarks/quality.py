@@ -54,8 +54,10 @@ def main():
     print(f"float cosine: recall10@10 1.000, mAP@100 (labels) {map_at(yq, ydb, float_ranked):.4f}")
 
     print("\n## Unsupervised recall10@100 (mean over seeds", args.seeds, ")\n")
-    print("| bits | skhash | PCA-ITQ | SimHash | skhash / ITQ | skhash r10@10 | ITQ r10@10 "
-          "| skhash fit s |")
+    print(
+        "| bits | skhash | PCA-ITQ | SimHash | skhash / ITQ | skhash r10@10 | ITQ r10@10 "
+        "| skhash fit s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     bits_list = list(args.bits) + ([384] if args.sign_bits else [])
     for b in bits_list:
@@ -73,13 +75,19 @@ def main():
                 if key == "skhash":
                     rows["fit"].append(fit_s)
         m = {k: float(np.mean(v)) for k, v in rows.items()}
-        print(f"| {b} | {m['skhash']:.3f} | {m['itq']:.3f} | {m['simhash']:.3f} "
-              f"| {m['skhash'] / m['itq']:.3f} | {m['skhash10']:.3f} | {m['itq10']:.3f} "
-              f"| {m['fit']:.0f} |", flush=True)
+        print(
+            f"| {b} | {m['skhash']:.3f} | {m['itq']:.3f} | {m['simhash']:.3f} "
+            f"| {m['skhash'] / m['itq']:.3f} | {m['skhash10']:.3f} | {m['itq10']:.3f} "
+            f"| {m['fit']:.0f} |",
+            flush=True,
+        )
         if b == 384:
             ranked, _ = evaluate(Sign(), Xdb, Xq, true)
-            print(f"| 384 | sign(X): {recall(true, ranked, 100):.3f} | | | | "
-                  f"{recall(true, ranked, 10):.3f} | | |", flush=True)
+            print(
+                f"| 384 | sign(X): {recall(true, ranked, 100):.3f} | | | | "
+                f"{recall(true, ranked, 10):.3f} | | |",
+                flush=True,
+            )
 
     if args.supervised_bits:
         print("\n## Supervised mAP@100 (labels = fortune file), seed 0\n")
@@ -89,9 +97,11 @@ def main():
             sup, _ = evaluate(BinaryHashEncoder(n_bits=b, random_state=0), Xdb, Xq, true, ydb)
             uns, _ = evaluate(BinaryHashEncoder(n_bits=b, random_state=0), Xdb, Xq, true)
             itq, _ = evaluate(PCAITQ(n_bits=b, random_state=0), Xdb, Xq, true)
-            print(f"| {b} | {map_at(yq, ydb, sup):.4f} | {map_at(yq, ydb, uns):.4f} "
-                  f"| {map_at(yq, ydb, itq):.4f} | {map_at(yq, ydb, float_ranked):.4f} |",
-                  flush=True)
+            print(
+                f"| {b} | {map_at(yq, ydb, sup):.4f} | {map_at(yq, ydb, uns):.4f} "
+                f"| {map_at(yq, ydb, itq):.4f} | {map_at(yq, ydb, float_ranked):.4f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
