@@ -108,6 +108,18 @@ def choose_entry_points(indptr, indices, n_entry_points, random_state):
 
 
 @njit(inline="always")
+def _keep_if_closer(dist, idx, d, j, ef):
+    # Replace the worst kept code (root of the max-heap on (distance, index))
+    # when code j is closer, or as close with a smaller index; True if kept.
+    if d < dist[0] or (d == dist[0] and j < idx[0]):
+        dist[0] = d
+        idx[0] = j
+        _sift_down(dist, idx, ef)
+        return True
+    return False
+
+
+@njit(inline="always")
 def _push_candidate(cand_dist, cand_idx, n_cand, d, j):
     # Min-heap on distance; returns the (possibly regrown) arrays.
     if n_cand == cand_dist.shape[0]:
@@ -175,11 +187,7 @@ def _graph_knn_kernel(
             for e in range(entries.shape[0]):
                 j = entries[e]
                 visited[j] = stamp
-                d = _distance(query, database, j, n_words)
-                if d < dist[0] or (d == dist[0] and j < idx[0]):
-                    dist[0] = d
-                    idx[0] = j
-                    _sift_down(dist, idx, ef)
+                _keep_if_closer(dist, idx, _distance(query, database, j, n_words), j, ef)
             n_cand = 0
             for r in range(ef):
                 if idx[r] >= 0:
@@ -202,10 +210,7 @@ def _graph_knn_kernel(
                         continue
                     visited[j] = stamp
                     d = _distance(query, database, j, n_words)
-                    if d < dist[0] or (d == dist[0] and j < idx[0]):
-                        dist[0] = d
-                        idx[0] = j
-                        _sift_down(dist, idx, ef)
+                    if _keep_if_closer(dist, idx, d, j, ef):
                         cand_dist, cand_idx = _push_candidate(cand_dist, cand_idx, n_cand, d, j)
                         n_cand += 1
             _sort_pairs(dist, idx)

@@ -11,3 +11,12 @@ def digits():
 
 # Small and fast: these settings keep one fit on digits around a second.
 FAST = dict(n_bits=16, hidden_layer_sizes=(32,), max_epochs=3, n_projections=32)
+
+
+@pytest.fixture(scope="session")
+def fitted(digits):
+    """An encoder fitted once on 300 digits with FAST settings (callbacks, plotting)."""
+    from skhash import BinaryHashEncoder
+
+    X, _ = digits
+    return BinaryHashEncoder(random_state=0, **FAST).fit(X[:300])

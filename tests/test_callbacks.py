@@ -21,12 +21,6 @@ from skhash.callbacks import (
 )
 
 
-@pytest.fixture(scope="module")
-def fitted(digits):
-    X, _ = digits
-    return BinaryHashEncoder(random_state=0, **FAST).fit(X[:300])
-
-
 def test_histogram_counts_is_mirror_symmetric():
     values = np.array([-1.0, -0.75, -0.5, -0.2, 0.5, 0.75, 1.0, 1.0])
     counts = histogram_counts(values)

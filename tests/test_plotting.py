@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from conftest import FAST
 
-from skhash import BinaryHashEncoder
 from skhash.plotting import (
     hamming_distance_pairs,
     plot_code_histograms,
@@ -15,12 +14,6 @@ from skhash.plotting import (
     plot_hamming_distances,
     plot_training_curves,
 )
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    X, _ = digits
-    return BinaryHashEncoder(random_state=0, **FAST).fit(X[:300])
 
 
 @pytest.fixture
