@@ -142,6 +142,7 @@ def test_unfitted_raises(method, digits):
         ({"projection": "diagonal"}, "projection must be one of"),
         ({"reg_weight": -1.0}, "reg_weight"),
         ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": "wide"}, "hidden_layer_sizes"),
         ({"lr": 0}, "lr"),
         ({"temperature": "hot"}, "temperature"),
         ({"temperature": 0.0}, "temperature"),

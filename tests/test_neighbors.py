@@ -491,8 +491,9 @@ def test_invalid_parameters_and_radius(fitted_small):
         HammingNeighbors(algorithm="kd_tree").fit(bits)
     with pytest.raises(ValueError, match="n_neighbors must be >= 1"):
         HammingNeighbors(n_neighbors=0).fit(bits)
-    with pytest.raises(ValueError, match="ef_search"):
-        HammingNeighbors(ef_search=0).fit(bits)
+    for ef_search in (0, "fast", 2.5):
+        with pytest.raises(ValueError, match="ef_search"):
+            HammingNeighbors(ef_search=ef_search).fit(bits)
     with pytest.raises(TypeError, match="needs a radius"):
         nn.radius_neighbors(bits)
     with pytest.raises(ValueError, match="radius must be"):
