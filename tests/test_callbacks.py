@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from tests.helpers import FAST
 from skorch import NeuralNetRegressor
 from skorch.callbacks import PrintLog
 

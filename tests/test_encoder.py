@@ -5,7 +5,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import FAST
+from tests.helpers import FAST
 from sklearn.exceptions import NotFittedError
 
 from skhash import BinaryHashEncoder

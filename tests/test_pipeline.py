@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import FAST
+from tests.helpers import FAST
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 

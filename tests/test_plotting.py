@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FAST
+from tests.helpers import FAST
 
 from skhash.plotting import (
     hamming_distance_pairs,
