@@ -1,0 +1,50 @@
+"""numba thread control that leaves torch's thread count as it was."""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import sys
+from contextlib import contextmanager
+
+__all__ = ["numba_threads", "resolve_n_jobs"]
+
+
+def resolve_n_jobs(n_jobs):
+    """Number of numba threads for ``n_jobs`` (None or -1: all, -2: all but one...)."""
+    import numba
+
+    available = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None or n_jobs == -1:
+        return available
+    if n_jobs < 0:
+        return max(1, available + 1 + n_jobs)
+    return min(n_jobs, available)
+
+
+@contextmanager
+def numba_threads(n_jobs):
+    """Run numba parallel code on ``n_jobs`` threads (None or -1: all).
+
+    numba's OpenMP threading layer sets the process-wide OpenMP thread count,
+    which torch shares: a query would otherwise change how many threads (and so
+    which floating-point reduction order) a later ``fit`` of an encoder uses.
+    torch's count is restored on exit; torch is never imported here.
+
+    Yields
+    ------
+    n_threads : int
+        The number of threads numba uses inside the block.
+    """
+    import numba
+
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    previous = numba.get_num_threads()
+    n_threads = resolve_n_jobs(n_jobs)
+    numba.set_num_threads(n_threads)
+    try:
+        yield n_threads
+    finally:
+        numba.set_num_threads(previous)
+        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
