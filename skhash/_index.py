@@ -1,0 +1,635 @@
+"""HashIndex: a retrieval index of binary codes with exact rescoring, ids, add and remove."""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import math
+import numbers
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import Interval, Options, fit_context, validate_params
+
+__all__ = ["HashIndex"]
+
+# Candidates per neighbour asked for (the oversampling factor); see docs/retrieval.md and
+# `python benchmarks/retrieval.py`: on the fortunes and man-page embeddings with 64-bit
+# codes and float16 rescoring, recall@10 reaches 0.90 near 30x (fortunes needs the most).
+_DEFAULT_N_CANDIDATES = 30
+# Bound on the floats gathered per query chunk while rescoring (n_queries * candidates * d).
+_RESCORE_BLOCK = 1 << 23
+# Bound on the asymmetric scores held per query chunk (n_queries * n_items).
+_SCORE_BLOCK = 1 << 24
+
+# add/remove/save of every index are serialised by this lock: two writers never
+# interleave, and readers never need it (they read one immutable state).
+_WRITE_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything a query reads, replaced as a whole by add/remove (never mutated)."""
+
+    ids: np.ndarray  # (n,) int64, strictly increasing
+    codes: np.ndarray  # (n, n_bytes) uint8, packbits order
+    vectors: np.ndarray | None  # (n, d) unit rows, float32/float16/int8, or None
+    searcher: object  # fitted HammingNeighbors over codes, or None when empty
+
+
+# MSB-first bit t of byte value v, as +1/-1: np.packbits' order
+_BYTE_SIGNS = (
+    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32) * 2 - 1
+)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _table_scores(tables, codes, out):
+    # out[q, j] = sum_p tables[q, p, codes[j, p]]: the query's output dotted with the
+    # +-1 code of row j, one table look-up per byte (as product quantisation's ADC)
+    n_bytes = codes.shape[1]
+    for q in prange(tables.shape[0]):
+        table = tables[q]
+        row = out[q]
+        for j in range(codes.shape[0]):
+            s = np.float32(0.0)
+            for p in range(n_bytes):
+                s += table[p, codes[j, p]]
+            row[j] = s
+
+
+def _inner_encoder(encoder):
+    """The estimator behind a FrozenEstimator, else the encoder itself."""
+    from sklearn.frozen import FrozenEstimator
+
+    return encoder.estimator if isinstance(encoder, FrozenEstimator) else encoder
+
+
+def _module_state(encoder):
+    """The encoder network's numpy state, or None for encoders without one (SimHash...)."""
+    state = getattr(encoder, "module_state_", None)
+    if state is None and getattr(encoder, "net_", None) is not None:
+        # an encoder fitted by an skhash without module_state_: torch is loaded already
+        module = encoder.net_.module_
+        state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    return state
+
+
+def _as_ids(ids, n, what="ids"):
+    """``ids`` as a 1-D int64 array of length ``n`` with distinct values."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or ids.shape[0] != n:
+        raise ValueError(f"{what} must be a 1-D array of {n} integers, got shape {ids.shape}.")
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{what} must hold integers (int64), got dtype {ids.dtype}.")
+    if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{what} must fit in int64; got {ids.max()}.")
+    ids = ids.astype(np.int64)
+    unique, counts = np.unique(ids, return_counts=True)
+    if unique.shape[0] != n:
+        raise ValueError(f"{what} must be unique; repeated: {unique[counts > 1][:5].tolist()}.")
+    return ids
+
+
+class HashIndex(BaseEstimator):
+    """Nearest-neighbour index of binary codes with exact rescoring and stable ids.
+
+    Searches in two stages, as binary quantisation does in sentence-transformers,
+    Qdrant or Lucene: the query's code finds ``n_candidates * n_neighbors``
+    candidates by Hamming distance (exact popcount scan or graph search), then the
+    candidates are reranked by the exact cosine distance between the float query and
+    the stored unit vectors. The codes live in RAM (``n_bits / 8`` bytes per item);
+    the rescoring vectors can stay on disk, memory-mapped after :meth:`load`.
+
+    Items carry int64 ids that survive :meth:`add`, :meth:`remove`, :meth:`save`
+    and the exports; :meth:`kneighbors` returns ids, not rows.
+
+    Parameters
+    ----------
+    encoder : estimator or None, default=None
+        What maps float rows to bits: a :class:`~skhash.BinaryHashEncoder` (codes
+        computed with its network in numpy, :mod:`skhash._inference`, the same
+        before and after :meth:`save`/:meth:`load`), or any transformer whose
+        ``transform`` returns 0/1 bits (:class:`~skhash.SimHash`,
+        :class:`~skhash.PCAITQ`). It is cloned and fitted in :meth:`fit` unless
+        wrapped in :class:`sklearn.frozen.FrozenEstimator`, which is used as is and
+        never modified. None means ``BinaryHashEncoder(n_bits=64)``.
+
+    algorithm : {"auto", "brute", "nndescent"}, default="auto"
+        Candidate search, as in :class:`~skhash.HammingNeighbors`: ``"brute"``
+        is exact (ties by id), ``"nndescent"`` walks a k-NN graph of the codes,
+        ``"auto"`` picks ``"nndescent"`` from 1,000,000 items on.
+
+    n_candidates : float, default=30
+        Hamming candidates per neighbour asked for (the oversampling factor,
+        ``rescore_multiplier`` in sentence-transformers); at most every item. 30 is
+        where 64-bit codes with float16 rescoring reach recall@10 >= 0.9 on the
+        fortunes and man-page embeddings (``docs/retrieval.md``). Unused when
+        ``rescore=None``.
+
+    rescore : {"float16", "float32", "int8"} or None, default="float16"
+        How the unit-normalised input rows are kept for rescoring: float16 (2
+        bytes per dimension; cosine error about 1e-3), float32, int8 (1 byte,
+        scaled by ``vector_scale_``, see Notes), or None: no vectors, and
+        :meth:`kneighbors` returns Hamming neighbours and distances.
+
+    asymmetric : bool, default=False
+        Choose the candidates by the query's continuous network output against
+        the stored bits (``-<z, 2b - 1>``, an exact scan over all codes, whatever
+        ``algorithm``) rather than by Hamming distance. Needs an encoder with a
+        network and ``rescore``. Off by default: measured in
+        ``benchmarks/retrieval.py`` (``docs/retrieval.md``).
+
+    n_jobs : int or None, default=None
+        Threads of the Hamming search (None: all of numba's threads).
+
+    random_state : int, RandomState instance or None, default=None
+        Seed of the NN-descent graph.
+
+    Attributes
+    ----------
+    encoder_ : estimator
+        The fitted encoder (the ``FrozenEstimator`` given, if one was).
+    ids_ : ndarray of shape (n_items,), int64
+        Item ids, ascending: row ``i`` of ``codes_`` and ``vectors_`` is item
+        ``ids_[i]``.
+    codes_ : ndarray of shape (n_items, ceil(n_bits_ / 8)), uint8
+        Packed codes, ``np.packbits`` order (the first bit is the most
+        significant bit of byte 0).
+    vectors_ : ndarray of shape (n_items, n_features_in_) or None
+        Unit-normalised rows for rescoring, of dtype ``rescore``; a read-only
+        memory map after :meth:`load`.
+    vector_scale_ : float or None
+        With ``rescore="int8"``: a stored value ``v`` stands for
+        ``v * vector_scale_ / 127``.
+    n_bits_ : int
+        Code length.
+    n_features_in_ : int
+        Width of the float rows.
+
+    Notes
+    -----
+    **Atomicity.** Everything a query reads is one immutable state object;
+    :meth:`add` and :meth:`remove` build the new arrays aside and replace the
+    state in a single assignment, so a query running meanwhile (another thread)
+    sees the old or the new items, never a mix. Writers are serialised by a lock
+    in the module; :meth:`fit` replaces the whole index and must not run while
+    the same object is queried. A failing operation changes nothing.
+
+    **int8 calibration.** ``vector_scale_`` is the largest absolute coordinate of
+    the unit rows given to :meth:`fit`; coordinates are stored as
+    ``round(127 * x / vector_scale_)``, and rows added later are clipped to that
+    range. The error on a cosine is at most about ``sqrt(d) * vector_scale_ /
+    254`` and measured around 1e-3 on sentence embeddings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhash import HashIndex, SimHash
+    >>> X = np.random.default_rng(0).standard_normal((200, 16))
+    >>> index = HashIndex(encoder=SimHash(n_bits=32, random_state=0)).fit(X)
+    >>> distances, ids = index.kneighbors(X[:2], n_neighbors=3)
+    >>> ids[:, 0]
+    array([0, 1])
+    """
+
+    _parameter_constraints = {
+        "encoder": [None, object],
+        "algorithm": [Options(str, {"auto", "brute", "nndescent"})],
+        "n_candidates": [Interval(numbers.Real, 1, None, closed="left")],
+        "rescore": [Options(str, {"float16", "float32", "int8"}), None],
+        "asymmetric": ["boolean"],
+        "n_jobs": [
+            None,
+            Interval(numbers.Integral, None, -1, closed="right"),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        encoder=None,
+        algorithm="auto",
+        n_candidates=_DEFAULT_N_CANDIDATES,
+        rescore="float16",
+        asymmetric=False,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.encoder = encoder
+        self.algorithm = algorithm
+        self.n_candidates = n_candidates
+        self.rescore = rescore
+        self.asymmetric = asymmetric
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # -- fitted state, read through one object -------------------------------------------
+
+    @property
+    def ids_(self):
+        return self._fitted_state().ids
+
+    @property
+    def codes_(self):
+        return self._fitted_state().codes
+
+    @property
+    def vectors_(self):
+        return self._fitted_state().vectors
+
+    @property
+    def n_items_(self):
+        return self._fitted_state().ids.shape[0]
+
+    def _fitted_state(self):
+        try:
+            return self.__dict__["_state"]
+        except KeyError:
+            raise AttributeError("This HashIndex is not fitted yet.") from None
+
+    def __len__(self):
+        check_is_fitted(self)
+        return self.n_items_
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def _check_X(self, X, *, reset=False):
+        return validate_data(
+            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=True
+        )
+
+    def _encode(self, X, *, continuous=False):
+        """Packed codes of validated rows (and the network outputs if ``continuous``)."""
+        from ._inference import forward
+
+        encoder = _inner_encoder(self.encoder_)
+        state = self._network_state
+        if state is not None:
+            Z = forward(state, X)
+            return np.packbits(Z > 0, axis=1), (Z if continuous else None)
+        if continuous:
+            raise ValueError("asymmetric=True needs an encoder with a network (embed).")
+        bits = np.asarray(encoder.transform(X))
+        if bits.ndim != 2 or not np.isin(bits, (0, 1)).all():
+            raise ValueError(
+                f"The encoder's transform must return 0/1 bits; {type(encoder).__name__} did not."
+            )
+        return np.packbits(bits.astype(np.uint8), axis=1), None
+
+    def _unit_vectors(self, X, *, calibrate=False):
+        """Unit rows in the storage dtype (``vector_scale_`` set when ``calibrate``)."""
+        if self.rescore is None:
+            return None
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        # zero rows stay zero (cosine distance 1 to everything)
+        U = np.divide(X, norms, out=np.zeros_like(X, dtype=np.float32), where=norms > 0)
+        U = U.astype(np.float32, copy=False)
+        if self.rescore == "int8":
+            if calibrate:
+                scale = float(np.abs(U).max()) if U.size else 1.0
+                self.vector_scale_ = scale if scale > 0 else 1.0
+            q = np.rint(U * (127.0 / self.vector_scale_))
+            return np.clip(q, -127, 127).astype(np.int8)
+        return U.astype(self.rescore)
+
+    def _make_state(self, ids, codes, vectors):
+        from ._neighbors import HammingNeighbors
+
+        order = np.argsort(ids, kind="stable")
+        if not np.array_equal(order, np.arange(ids.shape[0])):
+            ids, codes = ids[order], codes[order]
+            vectors = None if vectors is None else vectors[order]
+        searcher = None
+        if ids.shape[0]:
+            searcher = HammingNeighbors(
+                algorithm=self.algorithm,
+                packed=True,
+                n_jobs=self.n_jobs,
+                random_state=self.random_state,
+            ).fit(codes)
+            codes = searcher.codes_  # one copy of the codes, shared with the searcher
+        return _State(ids=ids, codes=codes, vectors=vectors, searcher=searcher)
+
+    # -- fit, add, remove -------------------------------------------------------------------
+
+    @fit_context()
+    def fit(self, X, y=None, *, ids=None):
+        """Fit the encoder (unless frozen) and index the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Float rows (embeddings); their cosine similarity is what rescoring
+            measures.
+        y : array-like of shape (n_samples,), default=None
+            Passed to the encoder's ``fit`` (e.g. class labels for supervised
+            codes); ignored with a frozen encoder.
+        ids : array-like of shape (n_samples,), default=None
+            Distinct int64 ids of the rows; ``arange(n_samples)`` if None.
+
+        Returns
+        -------
+        self : HashIndex
+            The fitted index.
+        """
+        from sklearn.frozen import FrozenEstimator
+
+        if y is None:
+            X = self._check_X(X, reset=True)
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float32, np.float64], ensure_all_finite=True
+            )
+        ids = np.arange(X.shape[0], dtype=np.int64) if ids is None else _as_ids(ids, len(X))
+        if self.asymmetric and self.rescore is None:
+            raise ValueError("asymmetric=True chooses candidates for rescoring; set rescore.")
+        if isinstance(self.encoder, FrozenEstimator):
+            self.encoder_ = self.encoder
+        else:
+            if self.encoder is None:
+                from ._encoder import BinaryHashEncoder
+
+                encoder = BinaryHashEncoder(n_bits=64)
+            else:
+                encoder = clone(self.encoder)
+            self.encoder_ = encoder.fit(X) if y is None else encoder.fit(X, y)
+        self._network_state = _module_state(_inner_encoder(self.encoder_))
+        if self.asymmetric and self._network_state is None:
+            raise ValueError("asymmetric=True needs an encoder with a network (embed).")
+        codes, _ = self._encode(X)
+        self.n_bits_ = self._n_bits_of(X[:1])
+        self.vector_scale_ = None
+        vectors = self._unit_vectors(np.asarray(X, dtype=np.float32), calibrate=True)
+        self._state = self._make_state(ids, codes, vectors)
+        return self
+
+    def _n_bits_of(self, X):
+        state = self._network_state
+        if state is not None:
+            return int(state["linear.weight"].shape[0])
+        return int(np.asarray(_inner_encoder(self.encoder_).transform(X)).shape[1])
+
+    def add(self, X, ids=None):
+        """Index more rows without refitting the encoder.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Float rows to add.
+        ids : array-like of shape (n_samples,), default=None
+            Their ids, distinct from each other and from the indexed ones; if
+            None, ``max(ids_) + 1`` onwards.
+
+        Returns
+        -------
+        self : HashIndex
+            The index; on any error it is unchanged.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X)
+        with _WRITE_LOCK:
+            state = self._state
+            if ids is None:
+                start = int(state.ids[-1]) + 1 if state.ids.size else 0
+                ids = np.arange(start, start + X.shape[0], dtype=np.int64)
+            else:
+                ids = _as_ids(ids, X.shape[0])
+            taken = np.intersect1d(ids, state.ids)
+            if taken.size:
+                raise ValueError(
+                    f"ids already in the index: {taken[:5].tolist()}; remove them first."
+                )
+            codes, _ = self._encode(X)
+            vectors = self._unit_vectors(np.asarray(X, dtype=np.float32))
+            # new arrays (concatenate copies: a memory-mapped state is never written)
+            new = self._make_state(
+                np.concatenate([state.ids, ids]),
+                np.concatenate([state.codes, codes]),
+                None if vectors is None else np.concatenate([state.vectors, vectors]),
+            )
+            self._state = new  # the one assignment a concurrent query can observe
+        return self
+
+    def remove(self, ids):
+        """Remove items by id.
+
+        Parameters
+        ----------
+        ids : array-like of int
+            Ids to remove, all in the index.
+
+        Returns
+        -------
+        self : HashIndex
+            The index; on any error (an unknown id) it is unchanged.
+        """
+        check_is_fitted(self)
+        ids = np.asarray(ids)
+        ids = _as_ids(ids.reshape(-1), ids.size)
+        with _WRITE_LOCK:
+            state = self._state
+            unknown = np.setdiff1d(ids, state.ids)
+            if unknown.size:
+                raise KeyError(f"ids not in the index: {unknown[:5].tolist()}.")
+            keep = ~np.isin(state.ids, ids)
+            self._state = self._make_state(
+                state.ids[keep],
+                state.codes[keep],
+                None if state.vectors is None else np.asarray(state.vectors[keep]),
+            )
+        return self
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def kneighbors(self, X, n_neighbors=10, *, return_distance=True):
+        """Ids of the nearest items of each float query, nearest first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features_in_)
+            Float queries (embeddings, like the indexed rows).
+        n_neighbors : int, default=10
+            Number of neighbours, at most the number of items.
+        return_distance : bool, default=True
+            Whether to return the distances.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Cosine distances ``1 - cos`` (float32) after rescoring; Hamming
+            distances (int32) with ``rescore=None``. Ascending, ties by id.
+        ids : ndarray of shape (n_queries, n_neighbors), int64
+            Ids of the neighbours.
+        """
+        check_is_fitted(self)
+        state = self._state  # read once: add/remove meanwhile do not affect this query
+        validate_params(
+            {"n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")]},
+            "HashIndex.kneighbors",
+            n_neighbors=n_neighbors,
+        )
+        X = self._check_X(X)
+        n_items = state.ids.shape[0]
+        if n_neighbors > n_items:
+            raise ValueError(
+                f"n_neighbors={n_neighbors} exceeds the {n_items} items in the index."
+            )
+        if self.rescore is None:
+            k_cand = n_neighbors
+        else:
+            k_cand = min(n_items, math.ceil(self.n_candidates * n_neighbors))
+        d = max(1, X.shape[1])
+        chunk = max(1, min(4096, _RESCORE_BLOCK // (k_cand * d)))
+        if self.asymmetric:
+            chunk = max(1, min(chunk, _SCORE_BLOCK // n_items))
+        dist_dtype = np.int32 if self.rescore is None else np.float32
+        distances = np.empty((X.shape[0], n_neighbors), dtype=dist_dtype)
+        rows = np.empty((X.shape[0], n_neighbors), dtype=np.int64)
+        for start in range(0, X.shape[0], chunk):
+            stop = start + chunk
+            distances[start:stop], rows[start:stop] = self._search(
+                state, X[start:stop], n_neighbors, k_cand
+            )
+        ids = state.ids[rows]
+        return (distances, ids) if return_distance else ids
+
+    def _search(self, state, X, k, k_cand):
+        codes, Z = self._encode(X, continuous=self.asymmetric)
+        if self.asymmetric:
+            candidates = self._asymmetric_candidates(state, Z, k_cand)
+        else:
+            hamming, candidates = state.searcher.kneighbors(codes, n_neighbors=k_cand)
+            if self.rescore is None:
+                return hamming, candidates
+        # candidates in row (= id) order, so a stable sort by distance breaks ties by id
+        candidates = np.sort(candidates, axis=1)
+        sims = self._similarities(state, X, candidates)
+        dist = np.clip(1.0 - sims, 0.0, 2.0).astype(np.float32)
+        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(dist, order, 1), np.take_along_axis(candidates, order, 1)
+
+    def _similarities(self, state, X, candidates):
+        Q = np.asarray(X, dtype=np.float32)
+        norms = np.linalg.norm(Q, axis=1, keepdims=True)
+        Q = np.divide(Q, norms, out=np.zeros_like(Q), where=norms > 0)
+        # gathering from a memory map reads only the candidates' pages
+        V = np.asarray(state.vectors[candidates.ravel()], dtype=np.float32)
+        V = V.reshape(*candidates.shape, -1)
+        sims = np.einsum("qcd,qd->qc", V, Q)
+        if self.rescore == "int8":
+            sims *= np.float32(self.vector_scale_ / 127.0)
+        return sims
+
+    def _asymmetric_candidates(self, state, Z, k_cand):
+        n_bits = Z.shape[1]
+        n_bytes = state.codes.shape[1]
+        padded = np.zeros((Z.shape[0], 8 * n_bytes), dtype=np.float32)
+        padded[:, :n_bits] = Z
+        tables = np.ascontiguousarray(padded.reshape(Z.shape[0], n_bytes, 8) @ _BYTE_SIGNS.T)
+        scores = np.empty((Z.shape[0], state.codes.shape[0]), dtype=np.float32)
+        _table_scores(tables, state.codes, scores)
+        if k_cand < scores.shape[1]:
+            return np.argpartition(-scores, k_cand - 1, axis=1)[:, :k_cand]
+        return np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+
+    # -- persistence and export ---------------------------------------------------------------
+
+    def save(self, path):
+        """Save to a directory (atomically replacing it); see :func:`HashIndex.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The directory; an existing skhash index or encoder directory there is
+            replaced only once the new one is complete.
+        """
+        from ._persistence import save_index
+
+        with _WRITE_LOCK:
+            save_index(self, path)
+
+    @classmethod
+    def load(cls, path, *, verify=False, mmap=True):
+        """Load an index saved by :meth:`save`, without pickle or torch.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory written by :meth:`save`.
+        verify : bool, default=False
+            Also check every file's SHA-256 (sizes are always checked).
+        mmap : bool, default=True
+            Memory-map the rescoring vectors read-only rather than read them.
+
+        Returns
+        -------
+        index : HashIndex
+            The index, giving the same results as the one saved.
+        """
+        from ._persistence import load_index
+
+        return load_index(path, verify=verify, mmap=mmap)
+
+    def to_faiss(self, kind="flat", **kwargs):
+        """The codes and ids as a faiss binary index (``skhash._export.to_faiss``).
+
+        Parameters
+        ----------
+        kind : {"flat", "hnsw"}, default="flat"
+            ``IndexBinaryFlat`` or ``IndexBinaryHNSW``, wrapped so that searches
+            return this index's ids.
+        **kwargs
+            Passed on (``M``, ``ef_search``).
+        """
+        from ._export import to_faiss
+
+        check_is_fitted(self)
+        state = self._state
+        return to_faiss(state.codes, state.ids, self.n_bits_, kind=kind, **kwargs)
+
+    def to_pgvector(self, connection, table, *, with_vectors=True, **kwargs):
+        """Write ids, ``bit(n)`` codes and ``halfvec`` vectors to PostgreSQL + pgvector.
+
+        Parameters
+        ----------
+        connection : psycopg.Connection
+            An open connection.
+        table : str
+            Table name.
+        with_vectors : bool, default=True
+            Also store the rescoring vectors (needs ``rescore``).
+        **kwargs
+            Passed on to ``skhash._export.to_pgvector`` (``hnsw``, ``m``,
+            ``ef_construction``, ``if_exists``).
+        """
+        from ._export import to_pgvector
+
+        check_is_fitted(self)
+        state = self._state
+        vectors = None
+        if with_vectors and state.vectors is not None:
+            vectors = np.asarray(state.vectors, dtype=np.float32)
+            if self.rescore == "int8":
+                vectors *= np.float32(self.vector_scale_ / 127.0)
+        return to_pgvector(
+            connection,
+            table,
+            codes=state.codes,
+            ids=state.ids,
+            n_bits=self.n_bits_,
+            vectors=vectors,
+            **kwargs,
+        )

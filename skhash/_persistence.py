@@ -1,0 +1,451 @@
+"""Saving and loading encoders and indexes as plain files: a JSON manifest and arrays.
+
+A saved object is a directory::
+
+    manifest.json           format, format version, skhash version, parameters,
+                            bit order, n_bits, and the size and SHA-256 of every file
+    weights.safetensors     the encoder network (``weights/<name>.npy`` without safetensors)
+    ids.npy, codes.npy, vectors.npy          (an index; the encoder in ``encoder/``)
+
+Loading reads JSON, safetensors and ``.npy`` files with ``allow_pickle=False``: it
+runs no code from the files. It refuses a newer format version, checks every
+file's size (a truncated or extended file is an error) and, with ``verify=True``,
+its SHA-256. Saving writes a temporary directory beside the target and renames it
+into place; an existing skhash directory is renamed aside first and deleted last,
+so the target is either the old or the new complete directory, and an index
+loaded from it (its vectors memory-mapped) keeps reading the old, unlinked files.
+"""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "load_encoder", "load_index", "save_encoder", "save_index"]
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+BIT_ORDER = "numpy.packbits, big: bit 0 of a code is the most significant bit of byte 0"
+_ENCODER_FORMAT = "skhash.BinaryHashEncoder"
+_INDEX_FORMAT = "skhash.HashIndex"
+_MAX_MANIFEST_BYTES = 16 << 20
+_INDEX_PARAMS = ("algorithm", "n_candidates", "rescore", "asymmetric", "n_jobs", "random_state")
+
+
+def _skhash_version():
+    return getattr(sys.modules.get("skhash"), "__version__", "unknown")
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _save_npy(directory, name, array, files, prefix=""):
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+    files[prefix + name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _jsonable(name, value):
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ValueError(f"Cannot save the parameter {name}={value!r}: not finite.")
+        return float(value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(name, v) for v in value]
+    if isinstance(value, np.random.RandomState):
+        raise TypeError(
+            f"Cannot save {name}=RandomState(...) as plain data; use an int seed or None."
+        )
+    raise TypeError(f"Cannot save the parameter {name}={value!r} as plain data.")
+
+
+def _write_manifest(directory, manifest):
+    path = directory / MANIFEST
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _replace_directory(path, write):
+    """Write a directory with ``write(tmp)`` beside ``path``, then move it into place."""
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and (path / MANIFEST).is_file()):
+        raise FileExistsError(
+            f"{path} exists and is not a directory saved by skhash; not replacing it."
+        )
+    parent = path.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=parent))
+    try:
+        os.chmod(tmp, 0o755)
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists():
+        # rename(2) cannot replace a non-empty directory: move the old one aside first
+        old = parent / f".{path.name}.old-{uuid.uuid4().hex}"
+        os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.rename(old, path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync(parent)
+    if old is not None:
+        # open memory maps of the old files stay valid: unlinking keeps the inodes
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _encoder_manifest_and_files(encoder, directory, prefix=""):
+    """Write the encoder's arrays into ``directory``; return its manifest (files included)."""
+    from ._index import _module_state
+
+    state = _module_state(encoder)
+    if state is None:
+        raise TypeError(
+            f"Only a fitted BinaryHashEncoder can be saved, got {type(encoder).__name__}."
+        )
+    params = {k: _jsonable(k, v) for k, v in encoder.get_params(deep=False).items()}
+    sizes = getattr(encoder, "hidden_layer_sizes_", None)
+    if sizes is None:
+        sizes = encoder._hidden_layer_sizes()
+    names = getattr(encoder, "feature_names_in_", None)
+    files = {}
+    arrays = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    try:
+        from safetensors.numpy import save_file
+    except ImportError:
+        weights = {"format": "npy", "dir": "weights"}
+        for key, value in arrays.items():
+            _save_npy(directory, f"weights/{key}.npy", value, files, prefix)
+    else:
+        weights = {"format": "safetensors", "file": "weights.safetensors"}
+        path = directory / "weights.safetensors"
+        save_file(arrays, str(path))
+        _fsync(path)
+        files[prefix + "weights.safetensors"] = {
+            "size": path.stat().st_size,
+            "sha256": _sha256(path),
+        }
+    return {
+        "format": _ENCODER_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skhash_version": _skhash_version(),
+        "class": type(encoder).__name__,
+        "params": params,
+        "n_bits": int(state["linear.weight"].shape[0]),
+        "bit_order": BIT_ORDER,
+        "hidden_layer_sizes": [int(s) for s in sizes],
+        "n_features_in": int(encoder.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "weights": weights,
+        "weight_keys": sorted(arrays),
+        "files": files,
+    }
+
+
+def save_encoder(encoder, path):
+    """Save a fitted :class:`~skhash.BinaryHashEncoder` to the directory ``path``.
+
+    Parameters
+    ----------
+    encoder : BinaryHashEncoder
+        A fitted encoder (its network state, ``module_state_``, is saved).
+    path : str or path-like
+        Target directory, replaced atomically if it holds a saved skhash object.
+    """
+
+    def write(tmp):
+        manifest = _encoder_manifest_and_files(encoder, tmp)
+        _write_manifest(tmp, manifest)
+
+    _replace_directory(path, write)
+
+
+def save_index(index, path):
+    """Save a fitted :class:`~skhash.HashIndex` to the directory ``path``."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._index import _inner_encoder
+
+    check_is_fitted(index)
+    state = index._state  # one consistent snapshot
+    params = {k: _jsonable(k, getattr(index, k)) for k in _INDEX_PARAMS}
+
+    def write(tmp):
+        files = {}
+        encoder_dir = tmp / "encoder"
+        encoder_dir.mkdir()
+        encoder_manifest = _encoder_manifest_and_files(
+            _inner_encoder(index.encoder_), encoder_dir, prefix="encoder/"
+        )
+        files.update(encoder_manifest["files"])
+        _write_manifest(
+            encoder_dir,
+            {
+                **encoder_manifest,
+                "files": {
+                    k.removeprefix("encoder/"): v for k, v in encoder_manifest["files"].items()
+                },
+            },
+        )
+        files["encoder/" + MANIFEST] = {
+            "size": (encoder_dir / MANIFEST).stat().st_size,
+            "sha256": _sha256(encoder_dir / MANIFEST),
+        }
+        _save_npy(tmp, "ids.npy", state.ids, files)
+        _save_npy(tmp, "codes.npy", state.codes, files)
+        if state.vectors is not None:
+            _save_npy(tmp, "vectors.npy", state.vectors, files)
+        names = getattr(index, "feature_names_in_", None)
+        manifest = {
+            "format": _INDEX_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "skhash_version": _skhash_version(),
+            "class": type(index).__name__,
+            "params": params,
+            "encoder": {"dir": "encoder", "frozen": isinstance(index.encoder_, FrozenEstimator)},
+            "n_bits": int(index.n_bits_),
+            "bit_order": BIT_ORDER,
+            "n_items": int(state.ids.shape[0]),
+            "n_features_in": int(index.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "vectors_dtype": None if state.vectors is None else str(state.vectors.dtype),
+            "vector_scale": index.vector_scale_,
+            "files": files,
+        }
+        _write_manifest(tmp, manifest)
+
+    _replace_directory(path, write)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+class _Corrupt(ValueError):
+    pass
+
+
+def _read_manifest(directory, expected_format):
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} has no {MANIFEST}: not a saved skhash object.")
+    if path.stat().st_size > _MAX_MANIFEST_BYTES:
+        raise _Corrupt(f"{path} is larger than any manifest skhash writes.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Corrupt(f"{path} is not valid JSON ({exc}); the file is damaged.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != expected_format:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ValueError(f"{directory} holds {found!r}, not a saved {expected_format}.")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _Corrupt(f"{path} has no valid format_version.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{directory} was saved by skhash {manifest.get('skhash_version')} in format "
+            f"version {version}; this skhash ({_skhash_version()}) reads versions up to "
+            f"{FORMAT_VERSION}. Upgrade skhash to load it."
+        )
+    return manifest
+
+
+def _check_files(directory, files, verify):
+    """Sizes (always) and SHA-256 (``verify``) of the files a manifest lists."""
+    directory = Path(directory).resolve()
+    if not isinstance(files, dict):
+        raise _Corrupt(f"The manifest of {directory} lists no files.")
+    for name, entry in files.items():
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise _Corrupt(f"The manifest of {directory} names a file outside it: {name!r}.")
+        path = directory / relative
+        if not path.is_file():
+            raise _Corrupt(f"{path} is missing.")
+        size = path.stat().st_size
+        if size != entry.get("size"):
+            raise _Corrupt(
+                f"{path} has {size} bytes, the manifest says {entry.get('size')}: the file is "
+                "truncated or altered."
+            )
+        if verify and _sha256(path) != entry.get("sha256"):
+            raise _Corrupt(f"{path} does not match its SHA-256 in the manifest: it was altered.")
+
+
+def _load_npy(path, mmap=False):
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as exc:
+        raise _Corrupt(f"{path} is not a valid .npy array file ({exc}).") from None
+
+
+def _load_weights(directory, manifest):
+    weights = manifest.get("weights") or {}
+    keys = manifest.get("weight_keys") or []
+    if weights.get("format") == "safetensors":
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            raise ImportError(
+                "This encoder was saved with safetensors; install it (pip install "
+                "safetensors) to load it."
+            ) from None
+        try:
+            state = load_file(str(Path(directory) / weights["file"]))
+        except Exception as exc:  # safetensors raises its own error types
+            raise _Corrupt(f"{directory}: unreadable weights ({exc}).") from None
+    elif weights.get("format") == "npy":
+        state = {k: _load_npy(Path(directory) / "weights" / f"{k}.npy") for k in keys}
+    else:
+        raise _Corrupt(f"{directory}: unknown weights format {weights.get('format')!r}.")
+    if sorted(state) != sorted(keys):
+        raise _Corrupt(f"{directory}: the weights do not hold the arrays the manifest lists.")
+    return {k: np.asarray(v) for k, v in state.items()}
+
+
+def _encoder_from(directory, manifest):
+    from ._encoder import BinaryHashEncoder
+    from ._inference import forward
+
+    params = dict(manifest.get("params") or {})
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    try:
+        encoder = BinaryHashEncoder(**params)
+    except TypeError as exc:
+        raise ValueError(
+            f"{directory}: the saved encoder parameters do not fit this skhash ({exc})."
+        ) from None
+    state = _load_weights(directory, manifest)
+    n_features = manifest["n_features_in"]
+    try:  # shapes consistent: one forward pass on a zero row
+        out = forward(state, np.zeros((1, n_features), dtype=np.float32))
+    except (ValueError, KeyError) as exc:
+        raise _Corrupt(f"{directory}: inconsistent network weights ({exc}).") from None
+    if out.shape[1] != manifest["n_bits"]:
+        raise _Corrupt(f"{directory}: the weights give {out.shape[1]} bits, not n_bits.")
+    encoder.module_state_ = state
+    encoder.hidden_layer_sizes_ = tuple(manifest["hidden_layer_sizes"])
+    encoder.n_features_in_ = n_features
+    if manifest.get("feature_names_in") is not None:
+        encoder.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    return encoder
+
+
+def load_encoder(path, *, verify=False):
+    """Load an encoder saved by :func:`save_encoder` (no torch, no pickle).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The directory.
+    verify : bool, default=False
+        Check every file's SHA-256 as well as its size.
+
+    Returns
+    -------
+    encoder : BinaryHashEncoder
+        Fitted (``module_state_``, ``hidden_layer_sizes_``, ``n_features_in_``), without
+        ``net_`` or ``history_``: it encodes with the numpy forward pass.
+    """
+    manifest = _read_manifest(path, _ENCODER_FORMAT)
+    _check_files(path, manifest.get("files"), verify)
+    return _encoder_from(path, manifest)
+
+
+def load_index(path, *, verify=False, mmap=True):
+    """Load a :class:`~skhash.HashIndex` saved by :func:`save_index`.
+
+    See :meth:`HashIndex.load <skhash.HashIndex.load>`.
+    """
+    from sklearn.frozen import FrozenEstimator
+
+    from ._index import HashIndex
+
+    path = Path(path)
+    manifest = _read_manifest(path, _INDEX_FORMAT)
+    _check_files(path, manifest.get("files"), verify)
+    encoder_manifest = _read_manifest(path / "encoder", _ENCODER_FORMAT)
+    encoder = _encoder_from(path / "encoder", encoder_manifest)
+
+    n_items, n_bits = manifest["n_items"], manifest["n_bits"]
+    ids = _load_npy(path / "ids.npy")
+    codes = _load_npy(path / "codes.npy")
+    if ids.dtype != np.int64 or ids.shape != (n_items,) or np.any(np.diff(ids) <= 0):
+        raise _Corrupt(f"{path}/ids.npy: expected {n_items} increasing int64 ids.")
+    if codes.dtype != np.uint8 or codes.shape != (n_items, -(-n_bits // 8)):
+        raise _Corrupt(f"{path}/codes.npy: expected ({n_items}, {-(-n_bits // 8)}) uint8.")
+    vectors = None
+    if manifest.get("vectors_dtype") is not None:
+        vectors = _load_npy(path / "vectors.npy", mmap=mmap)
+        if str(vectors.dtype) != manifest["vectors_dtype"] or vectors.shape != (
+            n_items,
+            manifest["n_features_in"],
+        ):
+            raise _Corrupt(f"{path}/vectors.npy: shape or dtype differs from the manifest.")
+
+    params = {k: manifest["params"][k] for k in _INDEX_PARAMS}
+    frozen = manifest["encoder"]["frozen"]
+    if frozen:
+        fitted = FrozenEstimator(encoder)
+        param_encoder = fitted
+    else:
+        fitted = encoder
+        param_encoder = type(encoder)(**encoder.get_params(deep=False))
+    try:
+        index = HashIndex(encoder=param_encoder, **params)
+    except TypeError as exc:
+        raise ValueError(f"{path}: the saved index parameters do not fit ({exc}).") from None
+    index.encoder_ = fitted
+    index._network_state = encoder.module_state_
+    index.n_bits_ = n_bits
+    index.n_features_in_ = manifest["n_features_in"]
+    if manifest.get("feature_names_in") is not None:
+        index.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    index.vector_scale_ = manifest.get("vector_scale")
+    index._state = index._make_state(ids, codes, vectors)
+    return index
