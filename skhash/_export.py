@@ -175,15 +175,16 @@ def to_faiss(codes, ids, n_bits, *, kind="flat", M=32, ef_search=None):
     M : int, default=32
         Neighbours per node of the HNSW graph (``kind="hnsw"``).
     ef_search : int or None, default=None
-        Beam width of the HNSW search (``index.index.hnsw.efSearch``); None
+        Beam width of the HNSW search (``hnsw.efSearch``); None
         keeps faiss' default (16). Raise it for recall, at least to ``k``.
 
     Returns
     -------
     index : faiss.IndexBinaryIDMap2
-        Wraps the flat or HNSW index (``index.index``); ``index.search(q, k)``
-        takes queries packed with ``np.packbits`` and returns
-        ``(distances int32, ids int64)``.
+        Wraps the flat or HNSW index (``faiss.downcast_IndexBinary(index.index)``,
+        e.g. to change ``hnsw.efSearch`` later); ``index.search(q, k)`` takes
+        queries packed with ``np.packbits`` and returns ``(distances int32,
+        ids int64)``. Save it with ``faiss.write_index_binary``.
 
     Notes
     -----
