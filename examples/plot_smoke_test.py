@@ -2,11 +2,11 @@
 
 The method's own sanity check. Start from points drawn from a standard Gaussian
 in E dimensions and move them by gradient descent on RDMReg alone
-(:func:`skhash._losses.rdmreg` against uniform hypercube vertices), then watch
+(:func:`skhash.losses.rdmreg` against uniform hypercube vertices), then watch
 the mean distance of every coordinate to the nearest of -1 and +1. It is 0.535
 for Gaussian points and 0 for binary codes.
 
-Two slice samplers (:func:`skhash._samplers.sample_projections`):
+Two slice samplers (:func:`skhash.samplers.sample_projections`):
 
 - ``"sphere"``: dense random directions. By the central limit theorem, a dense
   projection of uniform hypercube vertices is nearly Gaussian once E is large,
@@ -34,8 +34,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from skhash._losses import rdmreg, vertex_distance
-from skhash._samplers import sample_hypercube, sample_projections
+from skhash.losses import rdmreg, vertex_distance
+from skhash.samplers import sample_hypercube, sample_projections
 
 FAST = bool(os.environ.get("SKHASH_FAST"))
 SMALL_E = (2, 16) if FAST else (2, 4, 8, 16, 32)

@@ -4,18 +4,38 @@ Both are linear, data-independent (SimHash) or nearly so (ITQ), and are what a
 learned code has to beat at equal bits.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import Interval, fit_context
+
 
 class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Codes are ``(X - mean_) @ projection_ > 0``."""
 
-    def _check_n_bits(self):
-        if not isinstance(self.n_bits, int | np.integer) or self.n_bits < 1:
-            raise ValueError(f"n_bits must be an integer >= 1, got {self.n_bits!r}.")
+    _parameter_constraints = {
+        "n_bits": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names, ``<classname>0`` to ``<classname>{n_bits - 1}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored beyond the check against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return super().get_feature_names_out(input_features)
 
     def transform(self, X):
         """Binary codes of ``X``.
@@ -59,10 +79,11 @@ class SimHash(_LinearHash):
     n_features_in_ : int
     """
 
-    def __init__(self, n_bits=64, random_state=None):
+    def __init__(self, *, n_bits=64, random_state=None):
         self.n_bits = n_bits
         self.random_state = random_state
 
+    @fit_context()
     def fit(self, X, y=None):
         """Draw the projections.
 
@@ -75,7 +96,6 @@ class SimHash(_LinearHash):
         -------
         self : SimHash
         """
-        self._check_n_bits()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
         self.mean_ = X.mean(axis=0)
@@ -108,11 +128,17 @@ class PCAITQ(_LinearHash):
     n_features_in_ : int
     """
 
-    def __init__(self, n_bits=64, n_iter=50, random_state=None):
+    _parameter_constraints = {
+        **_LinearHash._parameter_constraints,
+        "n_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, *, n_bits=64, n_iter=50, random_state=None):
         self.n_bits = n_bits
         self.n_iter = n_iter
         self.random_state = random_state
 
+    @fit_context()
     def fit(self, X, y=None):
         """Fit the principal directions and the rotation.
 
@@ -125,7 +151,6 @@ class PCAITQ(_LinearHash):
         -------
         self : PCAITQ
         """
-        self._check_n_bits()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
         self.mean_ = X.mean(axis=0)

@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ._batch import Batch
+
 # Above this many rows the exact O(n^2) graph gets slow on a laptop; NNDescent
 # builds an approximate one in near-linear time.
 EXACT_GRAPH_MAX_SAMPLES = 60_000
@@ -48,12 +50,12 @@ def knn_graph(X, n_neighbors, random_state=None, chunk_size=2048):
 
 
 class NeighborPairDataset(Dataset):
-    """Rows of ``X`` stacked with one of their graph neighbours, and their labels.
+    """Rows of ``X`` with one of their graph neighbours each, as a :class:`~skhash._batch.Batch`.
 
     Indexed by a tensor of row indices ``idx`` (a whole batch at once, see
-    :class:`BatchLoader`), it returns ``(stack([X[idx], X[j]], dim=1), y[idx])``
-    with each ``j`` drawn uniformly from ``neighbors[idx]`` afresh, from
-    ``generator``. Without a graph the middle dimension holds ``X[idx]`` alone.
+    :class:`BatchLoader`), it returns ``Batch(items=X[idx], labels=y[idx],
+    partners=X[j])`` with each ``j`` drawn uniformly from ``neighbors[idx]``
+    afresh, from ``generator``. Without a graph the batch has no partners.
 
     Parameters
     ----------
@@ -76,18 +78,20 @@ class NeighborPairDataset(Dataset):
     def __getitem__(self, idx):
         idx = torch.as_tensor(idx).reshape(-1)
         if self.neighbors is None:
-            return self.X[idx][:, None], self.y[idx]
+            return Batch(self.X[idx], self.y[idx])
         rows = self.neighbors[idx]
         pick = torch.randint(rows.shape[1], (len(idx), 1), generator=self.generator)
         partners = rows.gather(1, pick)[:, 0]
-        return torch.stack([self.X[idx], self.X[partners]], dim=1), self.y[idx]
+        return Batch(self.X[idx], self.y[idx], self.X[partners])
 
 
 class BatchLoader:
     """Minimal skorch iterator that slices whole batches from the dataset.
 
     A drop-in for ``torch.utils.data.DataLoader`` as skorch's ``iterator_train``:
-    one tensor gather per batch instead of one Python call per row.
+    one tensor gather per batch instead of one Python call per row. Yields
+    ``(batch, None)``: skorch's ``(X, y)`` with the :class:`~skhash._batch.Batch`
+    as ``X`` (it carries the labels).
 
     Parameters
     ----------
@@ -115,4 +119,7 @@ class BatchLoader:
         n = len(self.dataset)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         for batch in range(len(self)):
-            yield self.dataset[order[batch * self.batch_size : (batch + 1) * self.batch_size]]
+            yield (
+                self.dataset[order[batch * self.batch_size : (batch + 1) * self.batch_size]],
+                None,
+            )

@@ -1,24 +1,32 @@
-"""BinaryHashEncoder: learned binary codes, trained with RDMReg through skorch."""
+"""BinaryHashEncoder: learned binary codes, trained with RDMReg through skorch.
+
+torch and skorch are imported inside the methods that train or run the
+network, so that importing this module (and using a loaded encoder, which
+computes with numpy) never imports them.
+"""
 
 import numbers
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder, StandardScaler, normalize
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import LRScheduler, PassthroughScoring
 
-from ._criterion import HashingLoss
-from ._datasets import BatchLoader, NeighborPairDataset, knn_graph
-from ._module import HashMLP
-from ._net import HashNet
-from ._samplers import PROJECTIONS
-from .callbacks import EpochProgressBar, HypercubeDiagnostics, OutputScaleSchedule, TrainingLog
+from ._validation import Interval, Options, fit_context, validate_params
 
-_LOSS_TERMS = ("rdmreg", "centroid", "anticollapse", "neighbor")
-NEIGHBOR_LOSSES = ("distill", "contrastive")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(X):
+    """Reject finite values that float32, the network's type, cannot hold."""
+    if X.dtype == np.float64 and X.size and max(X.max(), -X.min()) > _FLOAT32_MAX:
+        raise ValueError(
+            f"Input X contains values beyond the float32 range (|x| > {_FLOAT32_MAX:.3g}), "
+            "in which the network computes; rescale X."
+        )
+    return np.ascontiguousarray(X, dtype=np.float32)
 
 
 class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -28,7 +36,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     :class:`~skhash._module.HashMLP`) maps (internally standardised) features to
     ``n_bits`` outputs in (-1, 1); :meth:`transform` thresholds them at 0. It is
     trained through skorch on a sum of loss terms, each a pure function in
-    :mod:`skhash._losses`:
+    :mod:`skhash.losses` listed in one table (``skhash._objective.LOSS_TERMS``):
 
     - **RDMReg** (``reg_weight``): the batch's outputs must look like uniform
       hypercube vertices on every random slice (sliced distribution matching),
@@ -93,9 +101,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         similarity), from which each item's batch partner is drawn.
     neighbor_loss : {"distill", "contrastive"}, default="distill"
         ``"distill"`` matches similarity distributions over the batch
-        (:func:`~skhash._losses.similarity_distillation_loss`);
+        (:func:`~skhash.losses.similarity_distillation_loss`);
         ``"contrastive"`` is InfoNCE with the partner as the only positive
-        (:func:`~skhash._losses.neighbor_contrastive_loss`).
+        (:func:`~skhash.losses.neighbor_contrastive_loss`).
     temperature : float or "auto", default="auto"
         Softmax temperature on code similarities (``<z_i, z_j> / n_bits``).
         ``"auto"`` is ``0.1 * min(1, sqrt(64 / n_bits))``: longer codes resolve
@@ -117,25 +125,38 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     lr : float, default=2e-3
         Initial Adam learning rate, decayed to 0 along a cosine over the epochs.
     device : str, default="cpu"
-        Torch device for training and inference, e.g. ``"cuda"``.
+        Torch device for training and inference, e.g. ``"cuda"``; ``fit``
+        rejects a device this torch build cannot use with a ValueError.
     random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling, neighbour sampling, targets and slices. The
-        same integer gives bit-identical codes on the CPU.
+        Seeds weights, shuffling, neighbour sampling, targets and slices. On
+        the CPU, the same integer gives bit-identical codes for the same data,
+        torch version and torch thread count (``torch.get_num_threads()``); a
+        different thread count changes the order of floating-point sums and
+        may flip a few bits (see ``docs/guarantees.md``).
     verbose : int, default=0
         0 prints nothing; 1 prints a table row per epoch with the loss terms and
         the convergence figures (see :class:`~skhash.callbacks.TrainingLog`), and
-        a progress bar within each epoch when writing to a terminal or notebook.
+        skorch's progress bar within each epoch when writing to a terminal or
+        notebook.
 
     Attributes
     ----------
     net_ : skorch.NeuralNet
-        The trained network.
+        The trained network (absent from an encoder loaded with :meth:`load`).
+    module_state_ : dict of str to ndarray
+        The network's weights and buffers (``state_dict()`` of
+        :class:`~skhash._module.HashMLP`) as float32 numpy arrays; what
+        :meth:`embed` computes with when ``net_`` is absent, and what
+        :meth:`save` writes.
+    hidden_layer_sizes_ : tuple of int
+        Hidden widths of the trained network (``"auto"`` resolved).
     history_ : skorch.History
         Per epoch: ``train_loss``, each loss term, ``beta``, ``vertex_dist``
         (mean distance of a batch's outputs to the nearest vertex), ``ones_min``
         and ``ones_max`` (extreme per-bit shares of ones), ``max_corr``, ``hist``
         (a one-line histogram) and ``hist_counts`` (its 12 bin counts).
-        See :class:`~skhash.callbacks.HypercubeDiagnostics`.
+        See :class:`~skhash.callbacks.HypercubeDiagnostics`. Absent from a
+        loaded encoder.
     scaler_ : sklearn.preprocessing.StandardScaler
         The standardisation the network applies to its inputs (its mean and
         scale are also buffers of the torch module).
@@ -160,8 +181,33 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     (2, 4)
     """
 
+    _parameter_constraints = {
+        "n_bits": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [Options(str, {"auto"}), tuple, list],
+        "reg_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_projections": [Interval(numbers.Integral, 1, None, closed="left")],
+        "projection": [Options(str, {"active", "sphere", "axis"})],
+        "active_dims": [Interval(numbers.Integral, 1, None, closed="left")],
+        "sparsity": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "centroid_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "anticollapse_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "neighbor_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "neighbor_loss": [Options(str, {"distill", "contrastive"})],
+        "temperature": [Options(str, {"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "teacher_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "beta_max": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["boolean", Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
+        *,
         n_bits=64,
         hidden_layer_sizes="auto",
         reg_weight=1.0,
@@ -207,148 +253,179 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.verbose = verbose
 
     def _check_params(self):
-        def positive_int(name):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-
-        def non_negative(name):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-
-        for name in (
-            "n_bits",
-            "n_projections",
-            "active_dims",
-            "n_neighbors",
-            "max_epochs",
-            "batch_size",
+        """Checks across parameters, or inside one, that constraints cannot declare."""
+        sizes = self.hidden_layer_sizes
+        if not isinstance(sizes, str) and not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
         ):
-            positive_int(name)
-        for name in ("reg_weight", "centroid_weight", "anticollapse_weight", "neighbor_weight"):
-            non_negative(name)
-        if self.projection not in PROJECTIONS:
-            raise ValueError(f"projection must be one of {PROJECTIONS}, got {self.projection!r}.")
+            raise ValueError(
+                "The 'hidden_layer_sizes' parameter of BinaryHashEncoder must be 'auto' or a "
+                f"tuple of ints >= 1. Got {sizes!r} instead."
+            )
         if self.projection == "active" and self.active_dims > self.n_bits:
             raise ValueError(
                 f"active_dims={self.active_dims} exceeds n_bits={self.n_bits}; a slice "
                 "cannot have more active dimensions than there are bits."
             )
-        if not isinstance(self.sparsity, numbers.Real) or not 0 < self.sparsity < 1:
+        if self.batch_size == 1 and not self.neighbor_weight:
             raise ValueError(
-                f"sparsity must lie in the open interval (0, 1), got {self.sparsity!r}."
-            )
-        if self.neighbor_loss not in NEIGHBOR_LOSSES:
-            raise ValueError(
-                f"neighbor_loss must be one of {NEIGHBOR_LOSSES}, got {self.neighbor_loss!r}."
-            )
-        if not (isinstance(self.temperature, str) and self.temperature == "auto"):
-            if not isinstance(self.temperature, numbers.Real) or not self.temperature > 0:
-                raise ValueError(
-                    f'temperature must be "auto" or a number > 0, got {self.temperature!r}.'
-                )
-        for name in ("teacher_temperature", "lr", "beta_max"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value > 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}.")
-        sizes = self.hidden_layer_sizes
-        if not (isinstance(sizes, str) and sizes == "auto") and (
-            not isinstance(sizes, tuple | list)
-            or not all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes)
-        ):
-            raise ValueError(
-                f'hidden_layer_sizes must be "auto" or a tuple of integers >= 1, got {sizes!r}.'
+                "batch_size=1 with neighbor_weight=0 gives batches of a single row, and the "
+                "network's batch normalisation needs at least 2 rows per step: use "
+                "batch_size >= 2 (or neighbor_weight > 0, which pairs each item with a "
+                "neighbour)."
             )
 
+    def _torch_device(self):
+        import torch
+
+        try:
+            device = torch.device(self.device)
+            torch.empty(1, device=device)
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            raise ValueError(
+                f"device={self.device!r} cannot be used by this torch build ({exc}); "
+                "use device='cpu'"
+                + (" or a CUDA build of torch." if "cuda" in str(self.device) else ".")
+            ) from exc
+        return device
+
+    @fit_context()
     def fit(self, X, y=None):
         """Train the network.
+
+        Transactional: the new state is built aside and replaces the old one
+        only when training succeeded. Any failure (bad data, divergence, an
+        exception in a callback, Ctrl-C) leaves a fitted encoder as it was and
+        an unfitted one unfitted; ``KeyboardInterrupt`` propagates.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, at least two rows. Sparse matrices are not supported.
+            Training data, at least two rows, finite and within the float32
+            range. Sparse matrices are not supported.
         y : array-like of shape (n_samples,), default=None
-            Class labels (any hashable values). When given, the label-centroid
-            term pulls items of a class together.
+            Class labels (any hashable values, not continuous). When given, the
+            label-centroid term pulls items of a class together.
 
         Returns
         -------
         self : BinaryHashEncoder
             The fitted encoder.
+
+        Raises
+        ------
+        FloatingPointError
+            When training diverges (a non-finite loss or output); the message
+            says what to lower.
         """
         self._check_params()
         if y is None:
-            X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             labels = np.full(len(X), -1, dtype=np.int64)
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2)
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            check_classification_targets(y)
             labels = LabelEncoder().fit_transform(y).astype(np.int64)
-        self.scaler_ = StandardScaler().fit(X)
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        X32 = _check_float32_range(X)
+        device = self._torch_device()
 
+        import torch
+
+        from ._datasets import NeighborPairDataset, knn_graph
+
+        scaler = StandardScaler().fit(X)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         neighbors = None
         if self.neighbor_weight > 0:
-            # Euclidean order on unit rows is cosine order.
-            neighbors = knn_graph(normalize(X), self.n_neighbors, random_state=seed)
+            # Euclidean order on unit rows is cosine order; normalised in float64 so that
+            # the order does not depend on the rows' scale (float32 norms overflow ~1e19)
+            unit = normalize(np.asarray(X, dtype=np.float64)).astype(np.float32)
+            neighbors = knn_graph(unit, self.n_neighbors, random_state=seed)
         dataset = NeighborPairDataset(
-            X, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
+            X32, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
         )
-        self.net_ = self._make_net(seed, len(X))
+        net = self._make_net(seed, len(X32), scaler, device)
         # seeds weight initialisation without touching the caller's global RNG
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net_.fit(dataset, y=None)
-        self.history_ = self.net_.history
+            try:
+                net.fit(dataset, y=None)
+            except FloatingPointError as exc:
+                raise FloatingPointError(
+                    f"{exc} Lower lr (now {self.lr!r}) or beta_max (now {self.beta_max!r}), "
+                    "or check the loss weights; the encoder keeps its previous state."
+                ) from exc
+        self.scaler_ = scaler
+        self.net_ = net
+        self.history_ = net.history
+        self.hidden_layer_sizes_ = self._hidden_layer_sizes()
+        self.module_state_ = {
+            name: value.detach().cpu().numpy().astype(np.float32, copy=True)
+            for name, value in net.module_.state_dict().items()
+        }
         return self
 
-    def _make_net(self, seed, n):
+    def _objective_settings(self):
+        """Encoder parameters resolved for :class:`~skhash._objective.HashingLoss`."""
+        return {**self.get_params(deep=False), "temperature": self._temperature()}
+
+    def _make_net(self, seed, n, scaler, device):
+        import torch
+        from skorch.callbacks import LRScheduler, PassthroughScoring, ProgressBar
+
+        from ._datasets import BatchLoader
+        from ._module import HashMLP
+        from ._net import HashNet
+        from ._objective import TERM_NAMES, HashingLoss
+        from .callbacks import (
+            HypercubeDiagnostics,
+            OutputScaleSchedule,
+            TrainingLog,
+            progress_bar_wanted,
+        )
+
+        batch_size = min(self.batch_size, n)
+        # batch norm needs two rows; a lone last row would also skew RDMReg
+        drop_last = n % batch_size == 1
         callbacks = [
-            ("output_scale", OutputScaleSchedule(1.0, self.beta_max)),
+            ("output_scale", OutputScaleSchedule(beta_end=self.beta_max)),
             ("diagnostics", HypercubeDiagnostics()),
-            ("progress_bar", EpochProgressBar()),
             # cosine decay: large steps while codes are soft, fine ones once they are binary
             ("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)),
         ]
         callbacks += [
-            (f"{term}_score", PassthroughScoring(name=term, on_train=True)) for term in _LOSS_TERMS
+            (f"{term}_score", PassthroughScoring(name=term, on_train=True)) for term in TERM_NAMES
         ]
+        if progress_bar_wanted(self.verbose):
+            n_batches = n // batch_size if drop_last else -(-n // batch_size)
+            bar = ProgressBar(
+                batches_per_epoch=n_batches, postfix_keys=["train_loss", *TERM_NAMES]
+            )
+            callbacks.append(("progress_bar", bar))
         return HashNet(
             HashMLP,
             module__n_features=self.n_features_in_,
             module__n_bits=self.n_bits,
             module__hidden_layer_sizes=self._hidden_layer_sizes(),
-            module__input_mean=self.scaler_.mean_,
-            module__input_scale=self.scaler_.scale_,
+            module__input_mean=scaler.mean_,
+            module__input_scale=scaler.scale_,
             criterion=HashingLoss,
-            criterion__reg_weight=self.reg_weight,
-            criterion__n_projections=self.n_projections,
-            criterion__projection=self.projection,
-            criterion__active_dims=self.active_dims,
-            criterion__sparsity=self.sparsity,
-            criterion__centroid_weight=self.centroid_weight,
-            criterion__anticollapse_weight=self.anticollapse_weight,
-            criterion__neighbor_weight=self.neighbor_weight,
-            criterion__neighbor_loss=self.neighbor_loss,
-            criterion__temperature=self._temperature(),
-            criterion__teacher_temperature=self.teacher_temperature,
+            criterion__settings=self._objective_settings(),
             criterion__seed=seed + 2,
             optimizer=torch.optim.Adam,
             lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=min(self.batch_size, n),
+            batch_size=batch_size,
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,
-            # batch norm needs two rows; a lone last row would also skew RDMReg
-            iterator_train__drop_last=n % min(self.batch_size, n) == 1,
+            iterator_train__drop_last=drop_last,
             iterator_train__generator=torch.Generator().manual_seed(seed + 3),
             iterator_valid=BatchLoader,
             train_split=None,
             callbacks=callbacks,
             callbacks__print_log=TrainingLog(),
-            device=self.device,
-            verbose=self.verbose,
+            device=device,
+            verbose=int(self.verbose),
         )
 
     def embed(self, X, batch_size=8192):
@@ -365,10 +442,30 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         Z : ndarray of shape (n_samples, n_bits), float32
             Values in [-1, 1]; ``transform`` is ``Z > 0``.
+
+        Notes
+        -----
+        With ``net_`` (after ``fit``) the network runs in torch on its device;
+        without it (an encoder loaded with :meth:`load`) the same forward pass
+        runs in numpy from ``module_state_`` (``skhash._inference.forward``),
+        without importing torch.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        validate_params(
+            {"batch_size": [Interval(numbers.Integral, 1, None, closed="left")]},
+            "BinaryHashEncoder.embed",
+            batch_size=batch_size,
+        )
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = _check_float32_range(X)
+        if "net_" not in vars(self):
+            from ._inference import forward
+
+            chunks = range(0, len(X), batch_size)
+            out = [forward(self.module_state_, X[start : start + batch_size]) for start in chunks]
+            return np.concatenate(out).astype(np.float32, copy=False)
+        import torch
+
         module = self.net_.module_
         module.eval()
         device = self.net_.device
@@ -408,6 +505,55 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ``np.packbits(self.transform(X), axis=1)``, C-contiguous.
         """
         return np.packbits(self.embed(X) > 0, axis=1)
+
+    def save(self, path):
+        """Save the fitted encoder to ``path`` without pickle (weights and a manifest).
+
+        Calls :func:`skhash._persistence.save_encoder`; :meth:`load` reads it
+        back, into an encoder that computes with numpy and needs no torch.
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        from ._persistence import save_encoder
+
+        check_is_fitted(self)
+        save_encoder(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load an encoder written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        encoder : BinaryHashEncoder
+            Fitted, with ``module_state_``, ``hidden_layer_sizes_``,
+            ``n_features_in_`` (and ``feature_names_in_`` if it had them); no
+            ``net_`` or ``history_``.
+        """
+        from ._persistence import load_encoder
+
+        return load_encoder(path)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names, ``binaryhashencoder0`` to ``binaryhashencoder{n_bits - 1}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_`` when given.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return super().get_feature_names_out(input_features)
 
     def _hidden_layer_sizes(self):
         if isinstance(self.hidden_layer_sizes, str):

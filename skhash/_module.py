@@ -13,8 +13,8 @@ class HashMLP(nn.Module):
     independent directions reachable when ``n_bits`` exceeds the hidden width. The
     affine-free batch norm centres and scales every bit, which keeps bits balanced and
     makes ``beta`` the single knob for how close outputs sit to the vertices. ``beta``
-    is a buffer, raised during training by
-    :class:`~skhash.callbacks.OutputScaleSchedule` and saved with the weights.
+    is a buffer, set through :meth:`set_beta` (during training by
+    :class:`~skhash.callbacks.OutputScaleSchedule`) and saved with the weights.
 
     Parameters
     ----------
@@ -49,6 +49,16 @@ class HashMLP(nn.Module):
         self.linear = nn.Linear(n_features, n_bits)
         self.norm = nn.BatchNorm1d(n_bits, affine=False)
         self.register_buffer("beta", torch.tensor(1.0))
+
+    def set_beta(self, beta):
+        """Set the output steepness ``beta`` of ``tanh(beta * h)``.
+
+        Parameters
+        ----------
+        beta : float
+            New steepness, > 0.
+        """
+        self.beta.fill_(float(beta))
 
     def forward(self, X):
         X = (X - self.input_mean) / self.input_scale

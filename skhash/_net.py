@@ -1,33 +1,59 @@
-"""skorch glue: a ``NeuralNet`` whose loss is :class:`~skhash._criterion.HashingLoss`."""
+"""skorch glue: a ``NeuralNet`` whose batches are :class:`~skhash._batch.Batch` objects."""
 
+import torch
 from skorch import NeuralNet
-from skorch.utils import to_tensor
+
+
+class _Interrupted(BaseException):
+    """Carries a KeyboardInterrupt past skorch, which swallows it in ``partial_fit``."""
 
 
 class HashNet(NeuralNet):
-    """``NeuralNet`` for pair batches and a multi-term loss.
+    """``NeuralNet`` for :class:`~skhash._batch.Batch` batches and a multi-term loss.
 
-    Batches from :class:`~skhash._datasets.NeighborPairDataset` have shape
-    ``(batch, m, n_features)`` with ``m`` = 1 (items) or 2 (items and one
-    neighbour each); :meth:`infer` flattens them item-block first, so the loss
-    sees the items' outputs followed by their neighbours'. Every loss term is
-    recorded per batch in ``history`` under its own name.
+    The network sees ``batch.inputs`` (items, then partners); the criterion,
+    :class:`~skhash._objective.HashingLoss`, gets the outputs with the batch and
+    returns a dict of terms. Every term is recorded per batch in ``history``
+    under its own name.
+
+    Two departures from skorch's defaults, both so that a failed training fails:
+
+    - a non-finite loss or output stops training with a ``FloatingPointError``
+      (divergence) instead of going on with NaN weights;
+    - Ctrl-C (``KeyboardInterrupt``) propagates out of ``fit`` and
+      ``partial_fit``; skorch would end training quietly and return.
     """
 
     def infer(self, x, **fit_params):
-        x = to_tensor(x, device=self.device)
-        if x.dim() == 3:
-            x = x.transpose(0, 1).reshape(-1, x.shape[-1])
-        return self.module_(x, **fit_params)
+        return self.module_(x.to(self.device).inputs, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        labels = to_tensor(y_true, device=self.device)
-        inputs = to_tensor(X, device=self.device)
-        if inputs.dim() == 3:
-            inputs = inputs.transpose(0, 1).reshape(-1, inputs.shape[-1])
-        terms = self.criterion_(y_pred, labels, inputs)
+        terms = self.criterion_(y_pred, X.to(self.device))
+        loss = terms["loss"]
         if training:
             for name, value in terms.items():
                 if name != "loss":
                     self.history.record_batch(name, value.item())
-        return terms["loss"]
+            self._check_finite(loss, y_pred)
+        return loss
+
+    def _check_finite(self, loss, y_pred):
+        if torch.isfinite(loss) and bool(torch.isfinite(y_pred).all()):
+            return
+        what = f"the loss is {loss.item()}" if not torch.isfinite(loss) else "outputs are NaN"
+        raise FloatingPointError(
+            f"Training diverged in epoch {len(self.history)}, batch "
+            f"{len(self.history[-1, 'batches'])}: {what}."
+        )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        try:
+            return super().partial_fit(X, y, classes, **fit_params)
+        except _Interrupted as exc:
+            raise KeyboardInterrupt from exc.__cause__

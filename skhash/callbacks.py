@@ -1,33 +1,39 @@
 """skorch callbacks that steer and watch the training of a
 :class:`~skhash.BinaryHashEncoder`.
 
-:class:`OutputScaleSchedule`, :class:`HypercubeDiagnostics`,
-:class:`EpochProgressBar` and :class:`TrainingLog` are all on by default. The
-first raises the output steepness, the second records convergence figures in
-``encoder.history_`` (where :mod:`skhash.plotting` reads them), the last two
-print them: with ``verbose=1`` a live bar during each epoch (on an interactive
-terminal or in a notebook) and one table row per epoch; with ``verbose=0``
-nothing is printed, and everything is still recorded.
+:class:`OutputScaleSchedule`, :class:`HypercubeDiagnostics` and
+:class:`TrainingLog` are on by default. The first raises the output steepness,
+the second records convergence figures in ``encoder.history_`` (where
+:mod:`skhash.plotting` reads them), the last prints them, one table row per
+epoch, with ``verbose=1``; then, on an interactive terminal or in a notebook
+(:func:`progress_bar_wanted`), skorch's :class:`~skorch.callbacks.ProgressBar`
+also shows a live bar with the loss terms during each epoch. With
+``verbose=0`` nothing is printed, and everything is still recorded. All of
+them use skorch's public callback API only.
 
 The functions :func:`histogram_counts`, :func:`sparkline` and
 :func:`code_statistics` compute the same figures for any array of relaxed
 codes, e.g. ``encoder.embed(X)``.
 """
 
-import math
 import sys
+from itertools import cycle
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback, PrintLog
+from skorch.utils import Ansi
+from tabulate import tabulate
+
+from ._objective import TERM_NAMES
 
 __all__ = [
-    "EpochProgressBar",
     "HypercubeDiagnostics",
     "OutputScaleSchedule",
     "TrainingLog",
     "code_statistics",
     "histogram_counts",
+    "progress_bar_wanted",
     "sparkline",
 ]
 
@@ -45,25 +51,26 @@ class OutputScaleSchedule(Callback):
     loss term has gradients, and ends steep (``beta_end``), so outputs sit at the
     hypercube vertices and the thresholded code is what was trained. ``beta``
     grows geometrically from epoch 1 to the last epoch and is recorded in
-    ``history`` as ``"beta"``.
+    ``history`` as ``"beta"``. The module must have a ``set_beta`` method, as
+    :class:`~skhash._module.HashMLP` has.
 
     Parameters
     ----------
+    beta_end : float
+        Steepness during the last epoch (the encoder passes its ``beta_max``).
     beta_start : float, default=1.0
         Steepness during the first epoch.
-    beta_end : float, default=8.0
-        Steepness during the last epoch.
     """
 
-    def __init__(self, beta_start=1.0, beta_end=8.0):
-        self.beta_start = beta_start
+    def __init__(self, *, beta_end, beta_start=1.0):
         self.beta_end = beta_end
+        self.beta_start = beta_start
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history)  # 1-based: skorch adds the row before callbacks run
         progress = (epoch - 1) / max(net.max_epochs - 1, 1)
         beta = self.beta_start * (self.beta_end / self.beta_start) ** min(progress, 1.0)
-        net.module_.beta.fill_(beta)
+        net.module_.set_beta(beta)
         net.history.record("beta", beta)
 
 
@@ -183,7 +190,10 @@ class HypercubeDiagnostics(Callback):
     ``hist``, the one-line histogram over [-1.5, 1.5] that moves from one
     central bump to two spikes at -1 and +1 as training converges, and
     ``hist_counts``, its counts, which
-    :func:`skhash.plotting.plot_code_histograms` draws over the epochs.
+    :func:`skhash.plotting.plot_code_histograms` draws over the epochs. With a
+    plain :class:`~skorch.callbacks.PrintLog`, pass
+    ``keys_ignored="hist_counts"`` to keep the list out of the table
+    (:class:`TrainingLog` never prints it).
 
     The batch is the last full-size training batch of the epoch (a small
     remainder batch would give noisy figures); only its items count, not the
@@ -201,19 +211,13 @@ class HypercubeDiagnostics(Callback):
         self.bins = bins
         self.value_range = value_range
 
-    def on_train_begin(self, net, **kwargs):
-        # hist_counts is for plots: keep it out of any printed table
-        for _, callback in getattr(net, "callbacks_", []):
-            if isinstance(callback, PrintLog) and hasattr(callback, "keys_ignored_"):
-                callback.keys_ignored_.add("hist_counts")
-
     def on_epoch_begin(self, net, **kwargs):
         self._last = None
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         # keep the last full-size batch: a small remainder batch gives noisy figures
         if training and y_pred is not None:
-            n_items = len(batch[1])
+            n_items = len(batch[0])  # a Batch: its items come first in y_pred
             if self._last is None or n_items >= self._last[1]:
                 self._last = (y_pred.detach(), n_items)
 
@@ -241,133 +245,51 @@ def _in_notebook():
     return shell == "ZMQInteractiveShell"
 
 
-class EpochProgressBar(Callback):
-    """A progress bar over the batches of each epoch, with the latest loss terms.
+def progress_bar_wanted(verbose, stream=None):
+    """Whether a live progress bar helps: ``verbose >= 1`` on a terminal or in a notebook.
 
-    Shown only when the net's ``verbose`` is at least 1 and ``file`` is an
-    interactive terminal or the net runs in a Jupyter notebook; in logs,
-    pipes and CI output (no terminal) it prints nothing, so redirected output
-    holds just the one line per epoch of :class:`TrainingLog`. The bar is
-    erased at the end of each epoch, where that line takes its place. It uses
-    ``tqdm``, which skorch already depends on.
+    In logs, pipes and CI output (no terminal) a bar would only add noise, so
+    redirected output holds just the one line per epoch of :class:`TrainingLog`.
 
     Parameters
     ----------
-    keys : list of str or None, default=None
-        Batch-level history keys shown after the bar, e.g. ``["train_loss",
-        "rdmreg"]``. None shows ``train_loss`` and every other number recorded
-        for the batch (each loss term), except ``train_batch_size``.
-    file : file-like or None, default=None
-        Where the bar goes; None means ``sys.stderr`` at the start of each epoch.
-    force : bool, default=False
-        Show the bar (when ``verbose >= 1``) even if ``file`` is not a terminal.
-    mininterval : float, default=0.1
-        Least number of seconds between two redraws.
+    verbose : int
+        The encoder's ``verbose``.
+    stream : file-like or None, default=None
+        Where the bar would go; None means ``sys.stderr``.
 
-    Examples
-    --------
-    The bar is on by default in :class:`~skhash.BinaryHashEncoder`; in a
-    skorch net of your own::
-
-        net = NeuralNet(..., callbacks=[("progress", EpochProgressBar())])
+    Returns
+    -------
+    wanted : bool
     """
-
-    def __init__(self, keys=None, file=None, force=False, mininterval=0.1):
-        self.keys = keys
-        self.file = file
-        self.force = force
-        self.mininterval = mininterval
-
-    def _stream(self):
-        return self.file if self.file is not None else sys.stderr
-
-    def _active(self, net):
-        if not getattr(net, "verbose", 0):
-            return False
-        if self.force or _in_notebook():
-            return True
-        isatty = getattr(self._stream(), "isatty", None)
-        try:
-            return bool(isatty and isatty())
-        except ValueError:  # closed stream
-            return False
-
-    def _total(self, net, dataset_train):
-        if len(net.history) > 1:  # what the previous epoch did, drop_last included
-            return net.history[-2].get("train_batch_count") or None
-        try:
-            batch_size = getattr(net, "iterator_train__batch_size", net.batch_size)
-            return math.ceil(len(dataset_train) / batch_size)
-        except (TypeError, ValueError, ZeroDivisionError):
-            return None
-
-    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        self._close()
-        if not self._active(net):
-            return
-        import tqdm
-
-        self.pbar_ = tqdm.tqdm(
-            total=self._total(net, dataset_train),
-            desc=f"epoch {len(net.history)}/{net.max_epochs}",
-            leave=False,
-            file=self._stream(),
-            dynamic_ncols=True,
-            mininterval=self.mininterval,
-        )
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        pbar = getattr(self, "pbar_", None)
-        if pbar is None or not training:
-            return
-        row = net.history[-1, "batches", -1]
-        keys = self.keys
-        if keys is None:
-            keys = ["train_loss"] + [
-                key
-                for key in row
-                if key not in ("train_loss", "train_batch_size")
-                and isinstance(row[key], int | float)
-            ]
-        pbar.set_postfix(
-            {key.removeprefix("train_"): f"{row[key]:.4g}" for key in keys if key in row},
-            refresh=False,
-        )
-        pbar.update()
-
-    def on_epoch_end(self, net, **kwargs):
-        self._close()
-
-    def on_train_end(self, net, **kwargs):
-        self._close()
-
-    def _close(self):
-        pbar = getattr(self, "pbar_", None)
-        if pbar is not None:
-            pbar.close()
-            self.pbar_ = None
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("pbar_", None)  # tqdm objects do not pickle
-        return state
+    if not verbose:
+        return False
+    if _in_notebook():
+        return True
+    isatty = getattr(sys.stderr if stream is None else stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed stream
+        return False
 
 
 class TrainingLog(PrintLog):
     """One table row per epoch: loss terms, then the convergence figures.
 
     skorch's :class:`~skorch.callbacks.PrintLog` (whose parameters it takes)
-    with the columns in the order they are read: ``epoch``, the loss terms,
-    ``train_loss``, ``beta``, ``vertex_dist``, ``hist``, ``ones_min``,
-    ``ones_max``, ``max_corr``, anything else, ``dur``. The histogram is
-    framed by ``|`` so that its empty outer bins keep their width. Printed
-    only when the net's ``verbose`` is at least 1. ``hist_counts`` is never
-    printed.
+    with the columns in the order they are read: ``epoch``, the loss terms (as
+    listed in the encoder's loss-term table), ``train_loss``, ``beta``,
+    ``vertex_dist``, ``hist``, ``ones_min``, ``ones_max``, ``max_corr``,
+    anything else, ``dur``. The histogram is framed by ``|`` so that its empty
+    outer bins keep their width. Printed only when the net's ``verbose`` is at
+    least 1. ``hist_counts`` is never printed. Only public ``PrintLog``
+    methods are overridden (:meth:`table`).
 
     Parameters
     ----------
     keys_ignored : str or list of str, default=None
-        History keys not to print, besides ``batches`` and ``hist_counts``.
+        History keys not to print, besides ``batches``, ``hist_counts`` and, as
+        in ``PrintLog``, keys ending in ``_best``.
     sink : callable, default=print
         Receives each line.
     tablefmt : str, default="simple"
@@ -376,23 +298,68 @@ class TrainingLog(PrintLog):
         ``tabulate`` number format.
     stralign : str, default="right"
         Alignment of text columns.
+    columns : sequence of str or None, default=None
+        Columns to put first, in this order, when present; None is the order
+        above.
     """
 
-    _LEADING = ("epoch", "rdmreg", "centroid", "anticollapse", "neighbor", "train_loss")
-    _FIGURES = ("beta", "vertex_dist", "hist", "ones_min", "ones_max", "max_corr")
+    COLUMNS = (
+        "epoch",
+        *TERM_NAMES,
+        "train_loss",
+        "beta",
+        "vertex_dist",
+        "hist",
+        "ones_min",
+        "ones_max",
+        "max_corr",
+    )
 
-    def initialize(self):
-        super().initialize()
-        self.keys_ignored_.add("hist_counts")
-        return self
+    def __init__(
+        self,
+        keys_ignored=None,
+        sink=print,
+        tablefmt="simple",
+        floatfmt=".4f",
+        stralign="right",
+        columns=None,
+    ):
+        super().__init__(
+            keys_ignored=keys_ignored,
+            sink=sink,
+            tablefmt=tablefmt,
+            floatfmt=floatfmt,
+            stralign=stralign,
+        )
+        self.columns = columns
 
-    def _sorted_keys(self, keys):
-        keys = super()._sorted_keys(keys)  # epoch first, events and dur last
-        first = [key for key in self._LEADING if key in keys]
-        figures = [key for key in self._FIGURES if key in keys]
-        return first + figures + [key for key in keys if key not in first + figures]
+    def ordered_keys(self, keys):
+        """The printed columns of a row with ``keys``, in order."""
+        ignored = set(self.keys_ignored_) | {"hist_counts"}
+        shown = [
+            key
+            for key in keys
+            if key not in ignored and not key.endswith("_best") and not key.startswith("event_")
+        ]
+        first = [key for key in (self.columns or self.COLUMNS) if key in shown]
+        events = sorted(key for key in keys if key.startswith("event_") and key not in ignored)
+        rest = sorted(key for key in shown if key not in first and key != "dur")
+        return first + rest + events + (["dur"] if "dur" in shown else [])
 
-    def format_row(self, row, key, color):
-        if key == "hist" and isinstance(row.get(key), str):
-            return f"|{row[key]}|"
-        return super().format_row(row, key, color)
+    def table(self, row):
+        """The row as a ``tabulate`` table with its header, in :meth:`ordered_keys` order."""
+        colors = cycle([color.value for color in Ansi if color != Ansi.ENDC])
+        headers, cells = [], []
+        for key, color in zip(self.ordered_keys(row.keys()), colors, strict=False):
+            headers.append(key.removeprefix("event_"))
+            if key == "hist" and isinstance(row[key], str):
+                cells.append(f"|{row[key]}|")
+            else:
+                cells.append(self.format_row(row, key, color=color))
+        return tabulate(
+            [cells],
+            headers=headers,
+            tablefmt=self.tablefmt,
+            floatfmt=self.floatfmt,
+            stralign=self.stralign,
+        )

@@ -23,6 +23,7 @@ import numbers
 
 import numpy as np
 
+from ._objective import TERM_NAMES
 from .callbacks import HIST_RANGE
 
 __all__ = [
@@ -33,8 +34,9 @@ __all__ = [
     "plot_training_curves",
 ]
 
-#: Loss terms of :class:`~skhash.BinaryHashEncoder`, in the order they are drawn.
-LOSS_TERMS = ("rdmreg", "centroid", "anticollapse", "neighbor")
+#: Loss terms of :class:`~skhash.BinaryHashEncoder`, in the order they are drawn
+#: (the encoder's loss-term table, ``skhash._objective.LOSS_TERMS``).
+LOSS_TERMS = TERM_NAMES
 
 
 def _pyplot():
@@ -52,6 +54,13 @@ def _history_rows(history):
     """Epoch rows (a list of dicts) from an encoder, a skorch History or rows."""
     if hasattr(history, "history_"):
         history = history.history_
+    elif hasattr(history, "get_params"):  # an estimator without a training history
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(
+            f"This {type(history).__name__} has no training history (history_): fit it "
+            "first. An encoder loaded from disk keeps no history."
+        )
     rows = list(history)
     if not rows or not all(isinstance(row, dict) for row in rows):
         raise ValueError(

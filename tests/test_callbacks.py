@@ -4,21 +4,21 @@ import io
 
 import numpy as np
 import pytest
-import torch
-from tests.helpers import FAST
-from skorch import NeuralNetRegressor
-from skorch.callbacks import PrintLog
+from skorch.callbacks import ProgressBar
+from skorch.history import History
 
 from skhash import BinaryHashEncoder
+from skhash._objective import TERM_NAMES
 from skhash.callbacks import (
-    EpochProgressBar,
     HypercubeDiagnostics,
     OutputScaleSchedule,
     TrainingLog,
     code_statistics,
     histogram_counts,
+    progress_bar_wanted,
     sparkline,
 )
+from tests.helpers import FAST
 
 
 def test_histogram_counts_is_mirror_symmetric():
@@ -97,51 +97,36 @@ def test_verbose_1_prints_one_row_per_epoch(digits, capfd):
 
 def test_encoder_uses_the_callbacks_by_default(fitted):
     kinds = [type(cb) for _, cb in fitted.net_.callbacks_]
-    for kind in (OutputScaleSchedule, HypercubeDiagnostics, EpochProgressBar, TrainingLog):
+    for kind in (OutputScaleSchedule, HypercubeDiagnostics, TrainingLog):
         assert kind in kinds, kind.__name__
+    # no progress bar when not on a terminal (pytest captures stderr)
+    assert ProgressBar not in kinds
 
 
-def _toy_net(verbose, **bar):
-    torch.manual_seed(0)
-    return NeuralNetRegressor(
-        torch.nn.Linear(3, 1),
-        max_epochs=2,
-        batch_size=16,
-        train_split=None,
-        verbose=verbose,
-        callbacks=[("progress_bar", EpochProgressBar(**bar))],
-    )
+def test_progress_bar_only_for_verbose_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress_bar_wanted(1, Terminal())
+    assert not progress_bar_wanted(0, Terminal())
+    assert not progress_bar_wanted(1, io.StringIO())
+    closed = io.StringIO()
+    closed.close()
+    assert not progress_bar_wanted(1, closed)  # isatty raises ValueError on a closed stream
 
 
-def _toy_data():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((64, 3)).astype(np.float32)
-    return X, X[:, :1] * 2
+def test_verbose_encoder_on_a_terminal_uses_skorchs_progress_bar(digits, monkeypatch):
+    import skhash.callbacks
 
-
-def test_progress_bar_shows_batches_and_losses():
-    stream = io.StringIO()
-    _toy_net(1, file=stream, force=True, mininterval=0).fit(*_toy_data())
-    text = stream.getvalue()
-    assert "epoch 1/2" in text and "epoch 2/2" in text
-    assert "4/4" in text  # 64 rows in batches of 16
-    assert "loss=" in text
-
-
-def test_progress_bar_silent_without_terminal_or_verbose(capfd):
-    stream = io.StringIO()  # not a terminal
-    _toy_net(1, file=stream).fit(*_toy_data())
-    assert stream.getvalue() == ""
-    _toy_net(0, force=True).fit(*_toy_data())
-    _, err = capfd.readouterr()
-    assert err == ""
-
-
-def test_progress_bar_pickles_after_fit():
-    import pickle
-
-    net = _toy_net(1, file=io.StringIO(), force=True).fit(*_toy_data())
-    pickle.loads(pickle.dumps(net))
+    monkeypatch.setattr(skhash.callbacks, "progress_bar_wanted", lambda verbose: verbose >= 1)
+    X, _ = digits
+    enc = BinaryHashEncoder(random_state=0, verbose=1, **{**FAST, "max_epochs": 1})
+    enc.fit(X[:100])
+    bars = [cb for _, cb in enc.net_.callbacks_ if isinstance(cb, ProgressBar)]
+    assert len(bars) == 1
+    assert bars[0].postfix_keys == ["train_loss", *TERM_NAMES]
+    assert bars[0].batches_per_epoch == 1  # 100 rows, batch size 256 → min(256, 100)
 
 
 def test_training_log_orders_columns_and_frames_the_histogram():
@@ -178,11 +163,31 @@ def test_training_log_orders_columns_and_frames_the_histogram():
     assert "|  █▁▁▁▁▁▁█  |" in line
 
 
-def test_diagnostics_hide_hist_counts_from_a_plain_print_log():
-    log = PrintLog().initialize()
+def test_training_log_honours_keys_ignored_and_drops_best_flags():
+    log = TrainingLog(keys_ignored=["beta"]).initialize()
+    row = {"epoch": 2, "train_loss": 1.0, "train_loss_best": True, "beta": 3.0, "dur": 0.1}
+    header = log.table(row).splitlines()[0].split()
+    assert header == ["epoch", "train_loss", "dur"]
+    assert log.keys_ignored_ == {"beta", "batches"}  # its own set, not extended
+
+
+def test_output_scale_schedule_sets_beta_through_the_module():
+    class Module:
+        def set_beta(self, beta):
+            self.beta = beta
 
     class Net:
-        callbacks_ = [("print_log", log)]
+        max_epochs = 3
+        module_ = Module()
 
-    HypercubeDiagnostics().on_train_begin(Net())
-    assert "hist_counts" in log.keys_ignored_
+        def __init__(self):
+            self.history = History()
+            self.history.new_epoch()
+
+    net = Net()
+    OutputScaleSchedule(beta_end=9.0).on_epoch_begin(net)
+    assert net.module_.beta == net.history[-1, "beta"] == 1.0
+    net.history.new_epoch()
+    net.history.new_epoch()
+    OutputScaleSchedule(beta_end=9.0).on_epoch_begin(net)
+    assert net.module_.beta == pytest.approx(9.0)

@@ -5,10 +5,10 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from tests.helpers import FAST
 from sklearn.exceptions import NotFittedError
 
 from skhash import BinaryHashEncoder
+from tests.helpers import FAST
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,13 @@ def test_unfitted_raises(method, digits):
         ({"sparsity": 0.0}, "sparsity"),
         ({"sparsity": 1.0}, "sparsity"),
         ({"n_bits": 4, "active_dims": 8}, "active_dims=8 exceeds n_bits=4"),
-        ({"projection": "diagonal"}, "projection must be one of"),
+        ({"projection": "diagonal"}, "'projection' parameter of BinaryHashEncoder must be one of"),
+        ({"lr": float("inf")}, "'lr'"),
+        ({"beta_max": float("inf")}, "'beta_max'"),
+        ({"n_bits": True}, "'n_bits'"),
+        ({"hidden_layer_sizes": (32, True)}, "hidden_layer_sizes"),
+        ({"verbose": -1}, "'verbose'"),
+        ({"device": 0}, "'device'"),
         ({"reg_weight": -1.0}, "reg_weight"),
         ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
         ({"hidden_layer_sizes": "wide"}, "hidden_layer_sizes"),

@@ -1,9 +1,17 @@
+"""The pure loss functions, the samplers, and the loss-term table built on them."""
+
+import inspect
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from skhash._losses import (
+from skhash import BinaryHashEncoder, losses
+from skhash._batch import Batch
+from skhash._objective import LOSS_TERMS, TERM_NAMES, HashingLoss, required_settings
+from skhash.callbacks import OutputScaleSchedule, TrainingLog
+from skhash.losses import (
     koleo_loss,
     label_centroid_loss,
     neighbor_contrastive_loss,
@@ -11,7 +19,8 @@ from skhash._losses import (
     similarity_distillation_loss,
     vertex_distance,
 )
-from skhash._samplers import sample_hypercube, sample_projections
+from skhash.plotting import LOSS_TERMS as PLOTTED
+from skhash.samplers import PROJECTIONS, sample_hypercube, sample_projections
 
 
 def gen(seed=0):
@@ -99,11 +108,13 @@ def test_koleo_penalises_dependent_bits_and_duplicates():
     assert koleo_loss(collapsed).item() == pytest.approx(-math.log(1e-3), rel=1e-5)
 
 
-def test_koleo_single_row_is_zero_with_gradient():
+def test_koleo_single_row_is_zero_with_a_zero_gradient():
+    # a lone row has no nearest other item: the term must vanish, yet stay in the graph
     z = torch.ones(1, 4, requires_grad=True)
     loss = koleo_loss(z)
     loss.backward()
     assert loss.item() == 0.0
+    torch.testing.assert_close(z.grad, torch.zeros(1, 4))
 
 
 def test_label_centroid_loss_hand_computed():
@@ -145,3 +156,99 @@ def test_similarity_distillation_gradient_is_finite_on_duplicates():
     loss = similarity_distillation_loss(z, torch.ones(4, 3))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize("scale", [2.0**66, 2.0**-43, 1e20, 1e-13])
+def test_similarity_distillation_does_not_depend_on_the_rows_scale(scale):
+    # float32 squared norms overflow beyond ~1e19 and F.normalize clamps norms below 1e-12
+    inputs = torch.randn(32, 6, generator=gen(0))
+    codes = torch.tanh(torch.randn(32, 16, generator=gen(1)))
+    reference = similarity_distillation_loss(codes, inputs)
+    scaled = similarity_distillation_loss(codes, (inputs.double() * scale).float())
+    torch.testing.assert_close(scaled, reference)
+
+
+def test_similarity_distillation_zero_rows_are_finite_and_uninformative():
+    inputs = torch.randn(8, 5, generator=gen(0))
+    inputs[3] = 0.0
+    z = torch.tanh(torch.randn(8, 16, generator=gen(1))).requires_grad_()
+    loss = similarity_distillation_loss(z, inputs)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+
+
+def settings(**changes):
+    enc = BinaryHashEncoder(**changes)
+    return {**enc.get_params(), "temperature": enc._temperature()}
+
+
+def test_every_table_entry_names_an_encoder_parameter_and_a_public_loss():
+    params = BinaryHashEncoder().get_params()
+    for term in LOSS_TERMS:
+        assert term.weight in params and term.weight in BinaryHashEncoder._parameter_constraints
+        assert all(option in params for option in term.options)
+        assert getattr(losses, term.function.__name__) is term.function
+    assert set(required_settings()) <= set(params)
+    assert TERM_NAMES == ("rdmreg", "centroid", "anticollapse", "neighbor")
+
+
+def test_no_defaults_outside_the_encoder():
+    # the loss module and the steepness schedule take the encoder's values, no defaults
+    for cls, name in ((HashingLoss, "settings"), (OutputScaleSchedule, "beta_end")):
+        assert inspect.signature(cls).parameters[name].default is inspect.Parameter.empty
+    with pytest.raises(ValueError, match="needs the settings"):
+        HashingLoss({"reg_weight": 1.0}, seed=0)
+
+
+def test_log_and_plot_columns_come_from_the_table():
+    assert TrainingLog.COLUMNS[1 : 1 + len(TERM_NAMES)] == TERM_NAMES
+    assert PLOTTED == TERM_NAMES
+    assert set(PROJECTIONS) == BinaryHashEncoder._parameter_constraints["projection"][0].options
+
+
+def batch(n=16, d=5, labelled=False, partners=True):
+    g = torch.Generator().manual_seed(0)
+    items = torch.randn(n, d, generator=g)
+    labels = torch.arange(n) % 3 if labelled else torch.full((n,), -1)
+    return Batch(items, labels, torch.randn(n, d, generator=g) if partners else None)
+
+
+def test_terms_on_follow_weights_labels_and_partners():
+    b = batch()
+    out = torch.tanh(torch.randn(len(b.inputs), 8, generator=torch.Generator().manual_seed(1)))
+    terms = HashingLoss(settings(n_bits=8), seed=0)(out, b)
+    assert set(terms) == {"rdmreg", "anticollapse", "neighbor", "loss"}  # no labels
+    torch.testing.assert_close(
+        terms["loss"], terms["rdmreg"] + terms["anticollapse"] + terms["neighbor"]
+    )
+    labelled = HashingLoss(settings(n_bits=8), seed=0)(out, batch(labelled=True))
+    assert "centroid" in labelled
+    b1 = batch(partners=False)
+    alone = HashingLoss(settings(n_bits=8, anticollapse_weight=0.0), seed=0)(out[:16], b1)
+    assert set(alone) == {"rdmreg", "loss"}  # no partners: the neighbourhood term is off
+
+
+def test_each_term_is_its_weight_times_its_pure_function():
+    b = batch(labelled=True)
+    out = torch.tanh(torch.randn(len(b.inputs), 8, generator=torch.Generator().manual_seed(1)))
+    s = settings(
+        n_bits=8, centroid_weight=2.5, anticollapse_weight=0.5, neighbor_loss="contrastive"
+    )
+    terms = HashingLoss(s, seed=0)(out, b)
+    codes, partners = b.split(out)
+    torch.testing.assert_close(
+        terms["centroid"], 2.5 * losses.label_centroid_loss(codes, b.labels)
+    )
+    torch.testing.assert_close(terms["anticollapse"], 0.5 * losses.koleo_loss(codes))
+    expected = losses.neighbor_contrastive_loss(codes, partners, temperature=s["temperature"])
+    torch.testing.assert_close(terms["neighbor"], expected)
+
+
+def test_batch_validates_its_blocks():
+    with pytest.raises(ValueError, match="labels"):
+        Batch(torch.zeros(4, 3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="blocks"):
+        Batch(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), torch.zeros(5, 3))
+    b = batch(n=4)
+    assert len(b) == 4 and len(b.inputs) == 8
+    np.testing.assert_array_equal(b.inputs[4:].numpy(), b.partners.numpy())

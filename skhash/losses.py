@@ -2,7 +2,8 @@
 
 Each takes embeddings of shape ``(batch, n_bits)`` (values in [-1, 1]) and returns
 a scalar tensor. They hold no state and draw no random numbers: the caller passes
-targets and slice directions in.
+targets and slice directions in (see :mod:`skhash.samplers`). The encoder combines
+them as listed in its loss-term table, ``skhash._objective.LOSS_TERMS``.
 """
 
 import torch
@@ -23,10 +24,10 @@ def rdmreg(embed, targets, projections):
         Network outputs.
     targets : torch.Tensor of shape (batch, n_bits)
         Samples of the target distribution, e.g. from
-        :func:`~skhash._samplers.sample_hypercube`.
+        :func:`~skhash.samplers.sample_hypercube`.
     projections : torch.Tensor of shape (n_bits, n_projections)
         Unit slice directions, e.g. from
-        :func:`~skhash._samplers.sample_projections`.
+        :func:`~skhash.samplers.sample_projections`.
 
     Returns
     -------
@@ -165,6 +166,10 @@ def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_tempera
     the teacher puts most mass on each item's neighbour, like InfoNCE, but also
     ranks the rest, so the codes learn graded similarity.
 
+    The cosine similarities do not depend on the scale of the rows: rows are
+    normalised in float64 (a float32 squared norm overflows beyond ~1e19 and
+    underflows below ~1e-19), and an all-zero row has similarity 0 to every row.
+
     Parameters
     ----------
     embed : torch.Tensor of shape (batch, n_bits)
@@ -177,7 +182,8 @@ def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_tempera
         Scalar.
     """
     n = len(embed)
-    x = F.normalize(inputs, dim=1)
+    x = inputs.double()
+    x = (x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)).to(embed.dtype)
     eye = torch.eye(n, dtype=torch.bool, device=embed.device)
     teacher = (x @ x.T / teacher_temperature).masked_fill(eye, float("-inf")).softmax(1)
     student = (embed @ embed.T / (embed.shape[1] * temperature)).masked_fill(eye, float("-inf"))

@@ -1,0 +1,212 @@
+"""The training objective: one table of loss terms, and the loss module built from it.
+
+:data:`LOSS_TERMS` is the single source of truth for the objective of
+:class:`~skhash.BinaryHashEncoder`. The loss module (:class:`HashingLoss`), the
+per-term history columns (skorch scoring callbacks), the printed log
+(:class:`~skhash.callbacks.TrainingLog`) and the plots
+(:func:`~skhash.plotting.plot_training_curves`) all read it; the default
+values live only in the encoder's ``__init__``.
+
+Adding a loss term takes three edits:
+
+1. its pure function in :mod:`skhash.losses`;
+2. its weight (and any option) as a parameter of
+   :class:`~skhash.BinaryHashEncoder` (``__init__``, docstring and
+   ``_parameter_constraints``: scikit-learn needs parameters spelled out);
+3. one :class:`LossTerm` entry in :data:`LOSS_TERMS`.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import losses
+from .samplers import sample_hypercube, sample_projections
+
+__all__ = ["DRAW_SETTINGS", "LOSS_TERMS", "TERM_NAMES", "HashingLoss", "LossTerm"]
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One term of the objective: ``weight * function(*needs, **options)``.
+
+    Parameters
+    ----------
+    name : str
+        Key of the term in the loss dict, in ``history_`` and in the log.
+    function : callable
+        Pure function from :mod:`skhash.losses`.
+    weight : str
+        Encoder parameter holding the weight; a weight of 0 skips the term.
+    needs : tuple of str
+        Positional arguments, by name of the :class:`TermInputs` property that
+        provides them: ``"codes"`` (the items' outputs), ``"partner_codes"``,
+        ``"pair_codes"`` and ``"pair_inputs"`` (items then partners),
+        ``"labels"``, ``"targets"`` (hypercube draws like ``codes``),
+        ``"slices"`` (slice directions). A term whose input is missing from a
+        batch (no partners, no labelled item) is skipped for that batch.
+    options : tuple of str, default=()
+        Encoder parameters passed as keyword arguments of the same name.
+    selected_by : tuple of (str, object) or None, default=None
+        ``(parameter, value)``: the entry applies only when that encoder
+        parameter has that value (several entries may share a name, e.g. the
+        two forms of the neighbourhood term).
+    """
+
+    name: str
+    function: Any
+    weight: str
+    needs: tuple
+    options: tuple = ()
+    selected_by: tuple | None = None
+
+
+#: The objective, term by term, in the order the terms are computed and logged.
+LOSS_TERMS = (
+    LossTerm("rdmreg", losses.rdmreg, "reg_weight", needs=("codes", "targets", "slices")),
+    LossTerm("centroid", losses.label_centroid_loss, "centroid_weight", needs=("codes", "labels")),
+    LossTerm("anticollapse", losses.koleo_loss, "anticollapse_weight", needs=("codes",)),
+    LossTerm(
+        "neighbor",
+        losses.similarity_distillation_loss,
+        "neighbor_weight",
+        needs=("pair_codes", "pair_inputs"),
+        options=("temperature", "teacher_temperature"),
+        selected_by=("neighbor_loss", "distill"),
+    ),
+    LossTerm(
+        "neighbor",
+        losses.neighbor_contrastive_loss,
+        "neighbor_weight",
+        needs=("codes", "partner_codes"),
+        options=("temperature",),
+        selected_by=("neighbor_loss", "contrastive"),
+    ),
+)
+
+#: Names of the terms, each once, in table order.
+TERM_NAMES = tuple(dict.fromkeys(term.name for term in LOSS_TERMS))
+
+#: Encoder parameters of the random draws (``"targets"`` and ``"slices"``).
+DRAW_SETTINGS = ("sparsity", "n_projections", "projection", "active_dims")
+
+
+def required_settings():
+    """Encoder parameters :class:`HashingLoss` reads, in a stable order."""
+    names = [t.weight for t in LOSS_TERMS]
+    names += [o for t in LOSS_TERMS for o in t.options]
+    names += [t.selected_by[0] for t in LOSS_TERMS if t.selected_by]
+    return tuple(dict.fromkeys([*names, *DRAW_SETTINGS]))
+
+
+class TermInputs:
+    """What the loss terms of one batch may ask for, each computed on first use.
+
+    Draws happen in the order terms ask for them, from ``generator`` and on the
+    CPU (so results do not depend on the device's RNG), and only for terms that
+    are on: one seed fixes the whole sequence of draws.
+    """
+
+    def __init__(self, outputs, batch, settings, generator):
+        self._batch = batch
+        self._settings = settings
+        self._generator = generator
+        self._cache = {}
+        self.codes, self.partner_codes = batch.split(outputs)
+        self.pair_codes = None if self.partner_codes is None else outputs
+        self.pair_inputs = None if batch.partners is None else batch.inputs
+        self.labels = batch.labels if bool((batch.labels >= 0).any()) else None
+
+    def gather(self, needs):
+        """The inputs named by ``needs``, in order, or None when one is missing."""
+        args = []
+        for need in needs:
+            value = getattr(self, need)
+            if value is None:
+                return None  # stop before drawing for a term that is off
+            args.append(value)
+        return args
+
+    @property
+    def targets(self):
+        if "targets" not in self._cache:
+            draw = sample_hypercube(self.codes.shape, self._settings["sparsity"], self._generator)
+            self._cache["targets"] = draw.to(self.codes.device)
+        return self._cache["targets"]
+
+    @property
+    def slices(self):
+        if "slices" not in self._cache:
+            s = self._settings
+            draw = sample_projections(
+                self.codes.shape[1],
+                s["n_projections"],
+                s["projection"],
+                s["active_dims"],
+                self._generator,
+            )
+            self._cache["slices"] = draw.to(self.codes.device)
+        return self._cache["slices"]
+
+
+class HashingLoss(nn.Module):
+    """Weighted sum of the terms of :data:`LOSS_TERMS` that are on.
+
+    Holds the generator that draws fresh hypercube targets and slice directions
+    at every step, so one seed fixes the whole sequence of draws.
+
+    Parameters
+    ----------
+    settings : dict
+        Values of the encoder parameters the table names (weights, options,
+        selectors and :data:`DRAW_SETTINGS`), already resolved (a number for
+        ``temperature``, not ``"auto"``). Every one is required: the defaults
+        live in :class:`~skhash.BinaryHashEncoder` only.
+    seed : int
+        Seed of the target and slice draws.
+    """
+
+    def __init__(self, settings, seed):
+        super().__init__()
+        missing = [name for name in required_settings() if name not in settings]
+        if missing:
+            raise ValueError(f"HashingLoss needs the settings {missing}.")
+        self.settings = {name: settings[name] for name in required_settings()}
+        self.terms = tuple(
+            term
+            for term in LOSS_TERMS
+            if self.settings[term.weight]
+            and (
+                term.selected_by is None
+                or self.settings[term.selected_by[0]] == term.selected_by[1]
+            )
+        )
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, outputs, batch):
+        """Loss terms for one batch.
+
+        Parameters
+        ----------
+        outputs : torch.Tensor of shape (len(batch.inputs), n_bits)
+            Network outputs of ``batch.inputs``.
+        batch : skhash._batch.Batch
+            The batch behind ``outputs``.
+
+        Returns
+        -------
+        terms : dict of str to torch.Tensor
+            ``"loss"`` (the weighted total) and each term computed, by name.
+        """
+        inputs = TermInputs(outputs, batch, self.settings, self.generator)
+        terms = {}
+        for term in self.terms:
+            args = inputs.gather(term.needs)
+            if args is None:  # e.g. no labelled item or no partners: off for this batch
+                continue
+            options = {name: self.settings[name] for name in term.options}
+            terms[term.name] = self.settings[term.weight] * term.function(*args, **options)
+        terms["loss"] = sum(terms.values()) if terms else outputs.sum() * 0.0
+        return terms
