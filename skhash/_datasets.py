@@ -1,52 +1,12 @@
-"""Training data plumbing: the input-space neighbour graph and the pair dataset."""
+"""Training data plumbing: the pair dataset and its batch loader.
 
-import numpy as np
+The input-space neighbour graph comes from :func:`skhash._knn_graph.knn_graph`.
+"""
+
 import torch
 from torch.utils.data import Dataset
 
 from ._batch import Batch
-
-# Above this many rows the exact O(n^2) graph gets slow on a laptop; NNDescent
-# builds an approximate one in near-linear time.
-EXACT_GRAPH_MAX_SAMPLES = 60_000
-
-
-def knn_graph(X, n_neighbors, random_state=None, chunk_size=2048):
-    """Indices of each row's nearest other rows by Euclidean distance.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), float32
-    n_neighbors : int
-        Neighbours per row (clipped to ``n_samples - 1``).
-    random_state : int, default=None
-        Seed for the approximate search used on large inputs.
-    chunk_size : int, default=2048
-        Rows per block of the exact search, bounding memory.
-
-    Returns
-    -------
-    neighbors : ndarray of shape (n_samples, n_neighbors), int64
-        Row ``i`` never contains ``i``.
-    """
-    n = len(X)
-    k = min(n_neighbors, n - 1)
-    if n > EXACT_GRAPH_MAX_SAMPLES:
-        from pynndescent import NNDescent
-
-        index = NNDescent(X, n_neighbors=max(k + 1, 15), random_state=random_state)
-        return index.neighbor_graph[0][:, 1 : k + 1].astype(np.int64)
-    data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    sq_norms = (data * data).sum(1)
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, chunk_size):
-        block = data[start : start + chunk_size]
-        # squared distance up to the per-row constant |x_i|^2
-        dist = sq_norms[None, :] - 2 * block @ data.T
-        rows = torch.arange(len(block))
-        dist[rows, rows + start] = float("inf")
-        out[start : start + chunk_size] = dist.topk(k, dim=1, largest=False).indices.numpy()
-    return out
 
 
 class NeighborPairDataset(Dataset):

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.preprocessing import LabelEncoder, StandardScaler, normalize
+from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -331,16 +331,16 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         import torch
 
-        from ._datasets import NeighborPairDataset, knn_graph
+        from ._datasets import NeighborPairDataset
+        from ._knn_graph import knn_graph
 
         scaler = StandardScaler().fit(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         neighbors = None
         if self.neighbor_weight > 0:
-            # Euclidean order on unit rows is cosine order; normalised in float64 so that
-            # the order does not depend on the rows' scale (float32 norms overflow ~1e19)
-            unit = normalize(np.asarray(X, dtype=np.float64)).astype(np.float32)
-            neighbors = knn_graph(unit, self.n_neighbors, random_state=seed)
+            # by the cosine of the rows as given, whatever their scale (the helper
+            # normalises in float64; a zero row is at distance 1 from every row)
+            neighbors, _ = knn_graph(X, self.n_neighbors, metric="cosine", random_state=seed)
         dataset = NeighborPairDataset(
             X32, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
         )

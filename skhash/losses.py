@@ -156,6 +156,14 @@ def vertex_distance(embed):
     return float((1 - embed.abs()).abs().mean())
 
 
+def _power_of_two_rescale(rows):
+    """Rows times the power of two that brings each one's peak magnitude into [1, 2)."""
+    wide = rows.double()  # the factor of a subnormal float32 row exceeds float32's range
+    peak = wide.abs().amax(dim=1, keepdim=True)
+    exponent = torch.floor(torch.log2(torch.where(peak > 0, peak, 1.0)))
+    return (wide * torch.exp2(-exponent)).to(rows.dtype)
+
+
 def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_temperature=0.05):
     """Match each item's softmax over batch similarities to the input space's.
 
@@ -166,9 +174,11 @@ def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_tempera
     the teacher puts most mass on each item's neighbour, like InfoNCE, but also
     ranks the rest, so the codes learn graded similarity.
 
-    The cosine similarities do not depend on the scale of the rows: rows are
-    normalised in float64 (a float32 squared norm overflows beyond ~1e19 and
-    underflows below ~1e-19), and an all-zero row has similarity 0 to every row.
+    The cosine similarities do not depend on the scale of the rows: each row
+    is first scaled by a power of two (exact) so that its largest magnitude
+    lies in [1, 2), where a float32 squared norm neither overflows (rows beyond
+    ~1e19) nor falls under ``F.normalize``'s floor (below ~1e-12); an all-zero
+    row has similarity 0 to every row.
 
     Parameters
     ----------
@@ -182,8 +192,7 @@ def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_tempera
         Scalar.
     """
     n = len(embed)
-    x = inputs.double()
-    x = (x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)).to(embed.dtype)
+    x = F.normalize(_power_of_two_rescale(inputs), dim=1)
     eye = torch.eye(n, dtype=torch.bool, device=embed.device)
     teacher = (x @ x.T / teacher_temperature).masked_fill(eye, float("-inf")).softmax(1)
     student = (embed @ embed.T / (embed.shape[1] * temperature)).masked_fill(eye, float("-inf"))
