@@ -363,3 +363,32 @@ def test_kneighbors_bad_input(pg_connection, table):
         pgvector_kneighbors(pg_connection, "no_such_table", query_codes=q, n_bits=16)
     # the connection is still usable after every refusal
     assert pg_connection.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_hash_index_to_pgvector_matches_its_kneighbors(pg_connection, table):
+    # through HashIndex: the exact SQL path gives the index's own two-stage answer
+    from skhash import SimHash
+    from skhash._index import HashIndex
+
+    rng = np.random.default_rng(14)
+    X, Xq = rng.normal(size=(300, 16)), rng.normal(size=(6, 16))
+    ids = rng.choice(10**9, size=300, replace=False)
+    index = HashIndex(
+        encoder=SimHash(n_bits=24, random_state=0), algorithm="brute", n_candidates=4
+    ).fit(X, ids=ids)
+    index.to_pgvector(pg_connection, table)
+    dist, got = index.kneighbors(Xq, n_neighbors=5)
+    query_codes = np.packbits(index.encoder_.transform(Xq).astype(np.uint8), axis=1)
+    pg_dist, pg_ids = pgvector_kneighbors(
+        pg_connection,
+        table,
+        query_codes=query_codes,
+        n_bits=24,
+        n_neighbors=5,
+        query_vectors=Xq,
+        n_candidates=4,
+    )
+    np.testing.assert_array_equal(pg_ids, got)
+    # pgvector takes the norm of the stored float16 vector, HashIndex takes it as 1
+    # (float16 rounding of a unit vector): cosine distances agree to ~1e-4
+    np.testing.assert_allclose(pg_dist, dist, atol=5e-4)
