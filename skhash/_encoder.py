@@ -461,9 +461,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if "net_" not in vars(self):
             from ._inference import forward
 
-            chunks = range(0, len(X), batch_size)
-            out = [forward(self.module_state_, X[start : start + batch_size]) for start in chunks]
-            return np.concatenate(out).astype(np.float32, copy=False)
+            return forward(self.module_state_, X, chunk_size=batch_size)
         import torch
 
         module = self.net_.module_

@@ -1,4 +1,7 @@
+import copy
 import pickle
+import subprocess
+import sys
 import warnings
 
 import joblib
@@ -211,3 +214,225 @@ def test_feature_names_and_pandas_output(digits):
     assert list(names) == [f"binaryhashencoder{i}" for i in range(16)]
     out = enc.set_output(transform="pandas").transform(frame)
     assert isinstance(out, pd.DataFrame) and list(out.columns) == list(names)
+
+
+# --- contract 2: torch-free import, module_state_, numpy fallback, save/load ---------------
+
+
+def test_importing_the_encoder_does_not_import_torch():
+    code = (
+        "import sys; from skhash import BinaryHashEncoder; import skhash._encoder; "
+        "assert 'torch' not in sys.modules and 'skorch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_state_is_the_torch_state_as_float32_numpy(fitted):
+    state = fitted.net_.module_.state_dict()
+    assert set(fitted.module_state_) == set(state)
+    for key, value in state.items():
+        array = fitted.module_state_[key]
+        assert isinstance(array, np.ndarray) and array.dtype == np.float32
+        np.testing.assert_array_equal(array, value.numpy().astype(np.float32))
+    assert fitted.module_state_["beta"] == np.float32(fitted.beta_max)
+    assert fitted.hidden_layer_sizes_ == FAST["hidden_layer_sizes"]
+    assert BinaryHashEncoder(n_bits=128).fit(
+        np.eye(3)[[0, 1, 2, 0]], None
+    ).hidden_layer_sizes_ == (1024,)
+
+
+def test_embed_without_net_uses_the_numpy_forward(fitted, digits):
+    X, _ = digits
+    loaded = copy.copy(fitted)
+    del loaded.net_
+    np.testing.assert_allclose(loaded.embed(X, batch_size=100), fitted.embed(X), atol=1e-5)
+    codes = fitted.transform(X)
+    assert (loaded.transform(X) != codes).mean() < 1e-3  # only outputs within 1e-5 of 0 may flip
+
+
+def test_save_and_load_round_trip(fitted, digits, tmp_path):
+    X, _ = digits
+    fitted.save(tmp_path / "enc")
+    loaded = BinaryHashEncoder.load(tmp_path / "enc")
+    assert isinstance(loaded, BinaryHashEncoder) and not hasattr(loaded, "net_")
+    assert loaded.n_features_in_ == 64 and loaded.hidden_layer_sizes_ == (32,)
+    np.testing.assert_allclose(loaded.embed(X), fitted.embed(X), atol=1e-5)
+    with pytest.raises(NotFittedError):
+        BinaryHashEncoder().save(tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+# --- issue 11: bad input, divergence, interrupted and failed fits ----------------------------
+
+K = dict(n_bits=8, hidden_layer_sizes=(16,), max_epochs=2, n_projections=16, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return np.random.default_rng(0).standard_normal((60, 6))
+
+
+@pytest.fixture(scope="module")
+def small_fitted(small):
+    return BinaryHashEncoder(**K).fit(small)
+
+
+def state_of(enc, X):
+    """Everything a caller can observe of a fitted encoder."""
+    return (
+        enc.n_features_in_,
+        enc.embed(X).tobytes(),
+        len(enc.history_),
+        id(enc.net_),
+        {k: v.tobytes() for k, v in enc.module_state_.items()},
+    )
+
+
+@pytest.mark.parametrize("method", ["transform", "packbits", "embed"])
+def test_values_beyond_float32_rejected_like_fit(small_fitted, small, method):
+    with pytest.raises(ValueError, match="float32 range"):
+        BinaryHashEncoder(**K).fit(small * 1e39)
+    with pytest.raises(ValueError, match="float32 range"):
+        getattr(small_fitted, method)(small * 1e39)
+    # the largest float32 passes
+    assert getattr(small_fitted, method)(np.full((2, 6), 3e38)).shape[0] == 2
+
+
+@pytest.mark.parametrize("batch_size", [-1, 0, 1.5, True, None])
+def test_embed_batch_size_validated(small_fitted, small, batch_size):
+    with pytest.raises(ValueError, match="'batch_size' parameter of BinaryHashEncoder.embed"):
+        small_fitted.embed(small, batch_size=batch_size)
+
+
+def test_embed_batch_size_changes_outputs_by_rounding_only(small_fitted, small):
+    # the matrix products block differently: the last float32 bit may change
+    chunked = small_fitted.embed(small, batch_size=7)
+    np.testing.assert_allclose(chunked, small_fitted.embed(small), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_divergence_stops_fit_and_keeps_the_state(small, small_fitted, refit):
+    enc = copy.deepcopy(small_fitted) if refit else BinaryHashEncoder(**K)
+    before = state_of(enc, small) if refit else None
+    enc.set_params(lr=1e30)
+    with pytest.raises(FloatingPointError, match="diverged.*Lower lr \\(now 1e\\+30\\)"):
+        enc.fit(small)
+    if refit:
+        assert state_of(enc, small) == before
+    else:
+        with pytest.raises(NotFittedError):
+            enc.transform(small)
+        assert not [k for k in vars(enc) if k.endswith("_")]
+
+
+def test_failed_refit_with_other_width_keeps_the_previous_model(small, small_fitted):
+    enc = copy.deepcopy(small_fitted)
+    before = state_of(enc, small)
+    wide = np.random.default_rng(1).standard_normal((60, 9))
+    enc.set_params(lr=1e30)  # fails late, after the new width was seen
+    with pytest.raises(FloatingPointError):
+        enc.fit(wide)
+    assert state_of(enc, small) == before
+    with pytest.raises(ValueError, match="9 features.*expecting 6"):
+        enc.transform(wide)
+
+
+def test_exception_in_a_callback_keeps_the_state(small, small_fitted, monkeypatch):
+    from skhash.callbacks import HypercubeDiagnostics
+
+    def fail(self, net, **kwargs):
+        raise RuntimeError("callback failed")
+
+    enc = copy.deepcopy(small_fitted)
+    before = state_of(enc, small)
+    monkeypatch.setattr(HypercubeDiagnostics, "on_epoch_end", fail)
+    with pytest.raises(RuntimeError, match="callback failed"):
+        enc.fit(small[:, :4])
+    assert state_of(enc, small) == before
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+def test_interrupt_while_building_the_graph(small, small_fitted, monkeypatch, error):
+    import skhash._knn_graph
+
+    def interrupted(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(skhash._knn_graph, "knn_graph", interrupted)
+    enc = copy.deepcopy(small_fitted)
+    before = state_of(enc, small)
+    with pytest.raises(error):
+        enc.fit(small[:, :4])
+    assert state_of(enc, small) == before
+    fresh = BinaryHashEncoder(**K)
+    with pytest.raises(error):
+        fresh.fit(small)
+    with pytest.raises(NotFittedError):
+        fresh.embed(small)
+
+
+def test_ctrl_c_during_training_propagates(small, monkeypatch):
+    from skhash.callbacks import OutputScaleSchedule
+
+    calls = []
+
+    def interrupt_in_epoch_2(self, net, **kwargs):
+        calls.append(len(net.history))
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(OutputScaleSchedule, "on_epoch_begin", interrupt_in_epoch_2)
+    enc = BinaryHashEncoder(**{**K, "max_epochs": 4})
+    with pytest.raises(KeyboardInterrupt):
+        enc.fit(small)
+    assert calls == [1, 2]  # training stopped there, and fit did not return
+    assert not hasattr(enc, "net_")
+
+
+def test_batch_size_one_without_neighbours_is_a_clear_error(small):
+    with pytest.raises(ValueError, match="batch_size=1 with neighbor_weight=0.*at least 2 rows"):
+        BinaryHashEncoder(**K, batch_size=1, neighbor_weight=0.0).fit(small)
+    # with neighbours each step has the item and its partner: two rows, fine
+    enc = BinaryHashEncoder(**{**K, "max_epochs": 1}, batch_size=1).fit(small[:10])
+    assert np.isfinite(enc.embed(small[:10])).all()
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda", "cuda:99"])
+def test_unusable_device_is_a_clear_error(small, device):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match=f"device={device!r} cannot be used"):
+        BinaryHashEncoder(**K, device=device).fit(small)
+
+
+def test_continuous_labels_rejected(small):
+    with pytest.raises(ValueError, match="continuous"):
+        BinaryHashEncoder(**K).fit(small, np.linspace(0, 1, len(small)))
+
+
+def test_feature_names_out_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        BinaryHashEncoder().get_feature_names_out()
+
+
+@pytest.mark.parametrize("scale", [2.0**66, 2.0**-43])
+def test_codes_do_not_depend_on_the_rows_scale(scale):
+    # norms ~1e20 and ~1e-13, beyond float32's squared-norm range: same codes as unit rows
+    # (powers of two scale exactly, so the codes must be bit-identical)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 6))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    kw = {**K, "neighbor_weight": 1.0}
+    reference = BinaryHashEncoder(**kw).fit(X).transform(X)
+    scaled = BinaryHashEncoder(**kw).fit(X * scale)
+    np.testing.assert_array_equal(scaled.transform(X * scale), reference)
+
+
+def test_zero_rows_are_handled(small):
+    X = small.copy()
+    X[[3, 7]] = 0.0
+    enc = BinaryHashEncoder(**K).fit(X)
+    assert np.isfinite(enc.embed(X)).all()
+    assert np.isfinite(enc.history_[:, "train_loss"]).all()
