@@ -267,9 +267,8 @@ class HashIndex(BaseEstimator):
     # -- encoding --------------------------------------------------------------------------
 
     def _check_X(self, X, *, reset=False):
-        return validate_data(
-            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=True
-        )
+        # float32 as the network and the vectors: values beyond its range are an error
+        return validate_data(self, X, reset=reset, dtype=np.float32, ensure_all_finite=True)
 
     def _encode(self, X, *, continuous=False):
         """Packed codes of validated rows (and the network outputs if ``continuous``)."""
@@ -350,9 +349,7 @@ class HashIndex(BaseEstimator):
         if y is None:
             X = self._check_X(X, reset=True)
         else:
-            X, y = validate_data(
-                self, X, y, dtype=[np.float32, np.float64], ensure_all_finite=True
-            )
+            X, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite=True)
         ids = np.arange(X.shape[0], dtype=np.int64) if ids is None else _as_ids(ids, len(X))
         if self.asymmetric and self.rescore is None:
             raise ValueError("asymmetric=True chooses candidates for rescoring; set rescore.")
