@@ -1,0 +1,267 @@
+"""Saving and loading encoders and indexes: plain files, no pickle, atomic, checked."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+
+from skhash import BinaryHashEncoder, SimHash
+from skhash._index import HashIndex
+from skhash._inference import forward
+from skhash._persistence import FORMAT_VERSION, load_encoder, save_encoder
+from tests.helpers import FAST
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((8, 10))[rng.integers(0, 8, 200)] * 3).astype(
+        np.float32
+    ) + rng.standard_normal((200, 10)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def encoder(X):
+    return BinaryHashEncoder(random_state=0, **FAST).fit(X)
+
+
+@pytest.fixture(scope="module")
+def Q():
+    return np.random.default_rng(1).standard_normal((30, 10)).astype(np.float32)
+
+
+def fit_index(X, encoder, **kw):
+    ids = np.arange(len(X)) * 5 + 2
+    return HashIndex(encoder=FrozenEstimator(encoder), **kw).fit(X, ids=ids)
+
+
+@pytest.fixture
+def saved(tmp_path, X, encoder):
+    index = fit_index(X, encoder)
+    path = tmp_path / "index"
+    index.save(path)
+    return index, path
+
+
+def assert_same_answers(a, b, Q):
+    for x, y in zip(a.kneighbors(Q, 7), b.kneighbors(Q, 7), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("rescore", ["float16", "float32", "int8", None])
+def test_round_trip_gives_bit_identical_answers(tmp_path, X, encoder, Q, rescore):
+    index = fit_index(X, encoder, rescore=rescore, n_candidates=3)
+    index.save(tmp_path / "ix")
+    loaded = HashIndex.load(tmp_path / "ix", verify=True)
+    assert_same_answers(index, loaded, Q)
+    np.testing.assert_array_equal(loaded.ids_, index.ids_)
+    np.testing.assert_array_equal(loaded.codes_, index.codes_)
+    assert loaded.get_params()["rescore"] == rescore and loaded.n_candidates == 3
+    assert loaded.vector_scale_ == index.vector_scale_
+    if rescore is not None:
+        assert isinstance(loaded.vectors_, np.memmap) and not loaded.vectors_.flags.writeable
+        np.testing.assert_array_equal(loaded.vectors_, index.vectors_)
+        assert not isinstance(HashIndex.load(tmp_path / "ix", mmap=False).vectors_, np.memmap)
+
+
+def test_manifest_fields(saved):
+    index, path = saved
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["n_bits"] == 16
+    assert "packbits" in manifest["bit_order"] and manifest["n_items"] == len(index)
+    names = {"ids.npy", "codes.npy", "vectors.npy", "encoder/manifest.json"}
+    assert names <= set(manifest["files"])
+    for name, entry in manifest["files"].items():
+        assert entry["size"] == (path / name).stat().st_size and len(entry["sha256"]) == 64
+
+
+def test_bit_order_is_packbits_msb_first(saved, encoder, X):
+    index, _ = saved
+    bits = np.unpackbits(index.codes_, axis=1)[:, :16]
+    Z = forward(
+        encoder.module_state_ if hasattr(encoder, "module_state_") else index._network_state, X
+    )
+    row = np.argsort(np.arange(len(X)) * 5 + 2)
+    np.testing.assert_array_equal(bits, (Z[row] > 0).astype(np.uint8))
+
+
+def test_encoder_round_trip(tmp_path, encoder, X):
+    save_encoder(encoder, tmp_path / "enc")
+    loaded = load_encoder(tmp_path / "enc", verify=True)
+    assert not hasattr(loaded, "net_") and not hasattr(loaded, "history_")
+    assert loaded.n_features_in_ == X.shape[1] and loaded.get_params() == encoder.get_params()
+    index = HashIndex(encoder=FrozenEstimator(loaded)).fit(X)
+    ref = HashIndex(encoder=FrozenEstimator(encoder)).fit(X)
+    np.testing.assert_array_equal(index.codes_, ref.codes_)
+
+
+def test_weights_as_npy_without_safetensors(tmp_path, encoder, X, Q, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)  # import fails
+    index = fit_index(X, encoder)
+    index.save(tmp_path / "ix")
+    assert (tmp_path / "ix" / "encoder" / "weights").is_dir()
+    assert_same_answers(index, HashIndex.load(tmp_path / "ix", verify=True), Q)
+
+
+def test_save_over_the_loaded_directory_is_atomic(saved, Q, X):
+    index, path = saved
+    loaded = HashIndex.load(path)
+    want = loaded.kneighbors(Q, 5)
+    loaded.add(X[:5] + 0.5)
+    loaded.save(path)  # replaces the directory its vectors are mapped from
+    again = HashIndex.load(path, verify=True)
+    assert len(again) == len(index) + 5
+    loaded.remove(loaded.ids_[-5:])
+    np.testing.assert_array_equal(loaded.kneighbors(Q, 5)[1], want[1])
+    assert sorted(os.listdir(path.parent)) == ["index"]  # no temporary or old directory left
+
+
+def test_add_after_load_never_writes_the_mapped_files(saved, X):
+    _, path = saved
+    before = {p: (path / p).read_bytes() for p in ("vectors.npy", "codes.npy", "ids.npy")}
+    loaded = HashIndex.load(path)
+    loaded.add(X[:4] * 2, ids=[1, 3, 4, 6]).remove([2, 6])
+    assert not isinstance(loaded.vectors_, np.memmap)
+    for p, data in before.items():
+        assert (path / p).read_bytes() == data
+
+
+def test_failed_save_leaves_the_old_directory(saved, monkeypatch):
+    import skhash._persistence as module
+
+    index, path = saved
+    before = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "_save_npy", broken)
+    with pytest.raises(OSError, match="disk full"):
+        index.save(path)
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()} == before
+    assert sorted(os.listdir(path.parent)) == ["index"]
+
+
+def test_refuses_to_replace_a_foreign_directory(tmp_path, saved):
+    index, _ = saved
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a directory saved by skhash"):
+        index.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def edit_manifest(path, change):
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_refuses_a_newer_format(saved):
+    _, path = saved
+    edit_manifest(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match="Upgrade skhash"):
+        HashIndex.load(path)
+
+
+def test_detects_truncated_files(saved):
+    _, path = saved
+    data = (path / "vectors.npy").read_bytes()
+    (path / "vectors.npy").write_bytes(data[:-10])
+    with pytest.raises(ValueError, match="truncated or altered"):
+        HashIndex.load(path)
+
+
+def test_detects_altered_files_on_request(saved):
+    _, path = saved
+    data = bytearray((path / "codes.npy").read_bytes())
+    data[-1] ^= 0xFF  # same size, other content
+    (path / "codes.npy").write_bytes(bytes(data))
+    HashIndex.load(path)  # sizes only: not detected
+    with pytest.raises(ValueError, match="SHA-256"):
+        HashIndex.load(path, verify=True)
+
+
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        (lambda p: (p / "ids.npy").unlink(), "missing"),
+        (lambda p: (p / "manifest.json").write_text("{not json"), "not valid JSON"),
+        (lambda p: (p / "manifest.json").unlink(), "no manifest.json"),
+        (lambda p: edit_manifest(p, lambda m: m.update(format="other")), "not a saved"),
+        (
+            lambda p: edit_manifest(
+                p, lambda m: m["files"].update({"../x": {"size": 1, "sha256": ""}})
+            ),
+            "outside",
+        ),
+    ],
+)
+def test_damaged_directories(saved, damage, match):
+    _, path = saved
+    damage(path)
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        HashIndex.load(path)
+
+
+def test_loading_never_unpickles(saved, tmp_path):
+    _, path = saved
+    marker = tmp_path / "pwned"
+    payload = np.empty(len(np.load(path / "ids.npy")), dtype=object)
+    payload[0] = _Boom(str(marker))
+    np.save(path / "ids.npy", payload, allow_pickle=True)
+    size = (path / "ids.npy").stat().st_size
+    edit_manifest(path, lambda m: m["files"]["ids.npy"].update(size=size))
+    with pytest.raises(ValueError, match="ids.npy"):
+        HashIndex.load(path)
+    assert not marker.exists()
+
+
+class _Boom:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_only_network_encoders_and_plain_parameters_are_saved(tmp_path, X, encoder):
+    index = HashIndex(encoder=SimHash(n_bits=16, random_state=0)).fit(X)
+    with pytest.raises(TypeError, match="BinaryHashEncoder"):
+        index.save(tmp_path / "a")
+    index = HashIndex(encoder=FrozenEstimator(encoder), random_state=np.random.RandomState(0)).fit(
+        X
+    )
+    with pytest.raises(TypeError, match="random_state"):
+        index.save(tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_loaded_index_queries_without_torch(saved, Q):
+    index, path = saved
+    np.save(path.parent / "q.npy", Q)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        from skhash import HashIndex
+        index = HashIndex.load({str(path)!r}, verify=True)
+        ids = index.kneighbors(np.load({str(path.parent / "q.npy")!r}), 7)[1]
+        np.save({str(path.parent / "ids.npy")!r}, ids)
+        print("torch" in sys.modules, "skorch" in sys.modules)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+    np.testing.assert_array_equal(np.load(path.parent / "ids.npy"), index.kneighbors(Q, 7)[1])
