@@ -19,7 +19,11 @@ class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     _parameter_constraints = {
         "n_bits": [Interval(numbers.Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
+        "random_state": [
+            Interval(numbers.Integral, 0, 2**32 - 1, closed="both"),
+            np.random.RandomState,
+            None,
+        ],
     }
 
     def get_feature_names_out(self, input_features=None):
@@ -54,6 +58,9 @@ class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     @property
     def _n_features_out(self):
+        # the fitted width, not the n_bits parameter, which set_params may have changed
+        if "projection_" in vars(self):
+            return self.projection_.shape[1]
         return self.n_bits
 
     def __sklearn_tags__(self):

@@ -201,7 +201,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "device": [str],
-        "random_state": ["random_state"],
+        "random_state": [
+            Interval(numbers.Integral, 0, 2**32 - 1, closed="both"),
+            np.random.RandomState,
+            None,
+        ],
         "verbose": ["boolean", Interval(numbers.Integral, 0, None, closed="left")],
     }
 
@@ -467,7 +471,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         module = self.net_.module_
         module.eval()
         device = self.net_.device
-        out = np.empty((len(X), self.n_bits), dtype=np.float32)
+        out = np.empty((len(X), self._n_features_out), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(X), batch_size):
                 chunk = torch.from_numpy(X[start : start + batch_size]).to(device)
@@ -565,6 +569,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     @property
     def _n_features_out(self):
+        # the trained width, not the n_bits parameter, which set_params may have changed
+        if "module_state_" in vars(self):
+            return self.module_state_["linear.bias"].shape[0]
         return self.n_bits
 
     def __sklearn_tags__(self):

@@ -436,3 +436,10 @@ def test_zero_rows_are_handled(small):
     enc = BinaryHashEncoder(**K).fit(X)
     assert np.isfinite(enc.embed(X)).all()
     assert np.isfinite(enc.history_[:, "train_loss"]).all()
+
+
+def test_inference_uses_the_fitted_width_not_a_changed_parameter(small_fitted, small):
+    enc = copy.copy(small_fitted)
+    enc.set_params(n_bits=3)
+    np.testing.assert_array_equal(enc.embed(small), small_fitted.embed(small))
+    assert len(enc.get_feature_names_out()) == 8

@@ -121,3 +121,14 @@ def test_hamming_distance_plots(fitted, digits, plt):
     near = float(legend[1].split("median ")[1].rstrip(")"))
     far = float(legend[0].split("median ")[1].rstrip(")"))
     assert near < far  # input-space neighbours are closer in Hamming space than random pairs
+
+
+def test_training_curves_of_an_unfitted_encoder_is_a_clear_error(plt):
+    from sklearn.exceptions import NotFittedError
+
+    from skhash import BinaryHashEncoder
+
+    with pytest.raises(NotFittedError, match="no training history.*fit it first"):
+        plot_training_curves(BinaryHashEncoder())
+    with pytest.raises(NotFittedError, match="no training history"):
+        plot_code_histograms(BinaryHashEncoder())
