@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-from tests.helpers import FAST
 
 from skhash.plotting import (
     hamming_distance_pairs,
@@ -14,6 +13,7 @@ from skhash.plotting import (
     plot_hamming_distances,
     plot_training_curves,
 )
+from tests.helpers import FAST
 
 
 @pytest.fixture
