@@ -1,7 +1,7 @@
 """Tune RDMReg's weight with GridSearchCV, and check the winner converged.
 
 A ``Pipeline`` of :class:`~skhash.BinaryHashEncoder` (fitted with the labels,
-so the label-centroid term is on) and :class:`~skhash.HammingNeighbors` (a
+so the label-centroid term is on) and :class:`~skhash.HammingKNeighborsClassifier` (a
 k-nearest-neighbour vote in Hamming distance) is an ordinary scikit-learn
 classifier, so :class:`~sklearn.model_selection.GridSearchCV` tunes it on
 scikit-learn's digits. Each fold is scored twice from the same fits: kNN
@@ -27,7 +27,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from skhash import BinaryHashEncoder, HammingNeighbors
+from skhash import BinaryHashEncoder, HammingKNeighborsClassifier
 from skhash.metrics import make_retrieval_scorer
 from skhash.plotting import plot_code_histograms, plot_training_curves
 
@@ -57,7 +57,7 @@ def main():
         X, y = X[:600], y[:600]
     pipeline = Pipeline([
         ("encoder", BinaryHashEncoder(random_state=0, **ENCODER)),
-        ("knn", HammingNeighbors(n_neighbors=5)),
+        ("knn", HammingKNeighborsClassifier(n_neighbors=5)),
     ])
     search = GridSearchCV(
         pipeline,

@@ -1,7 +1,7 @@
 """Quickstart: learn 64-bit codes for scikit-learn's digits and search them by Hamming distance.
 
 Fits :class:`skhash.BinaryHashEncoder` unsupervised and supervised, then compares a
-k-nearest-neighbour classifier on the codes (:class:`skhash.HammingNeighbors`)
+k-nearest-neighbour classifier on the codes (:class:`skhash.HammingKNeighborsClassifier`)
 with one on the float features, and the bytes each item needs.
 
     python examples/quickstart.py          # full run, about a minute on 2 cores
@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
-from skhash import BinaryHashEncoder, HammingNeighbors
+from skhash import BinaryHashEncoder, HammingKNeighborsClassifier
 
 FAST = bool(os.environ.get("SKHASH_FAST"))
 N_BITS = 64
@@ -32,7 +32,7 @@ for name, labels in [("unsupervised", None), ("supervised", y_train)]:
     start = time.perf_counter()
     encoder.fit(X_train, labels)
     seconds = time.perf_counter() - start
-    knn = HammingNeighbors(n_neighbors=5, packed=True)
+    knn = HammingKNeighborsClassifier(n_neighbors=5, packed=True)
     knn.fit(encoder.packbits(X_train), y_train)
     accuracy = knn.score(encoder.packbits(X_test), y_test)
     print(f"Hamming kNN    accuracy {accuracy:.3f}   {N_BITS // 8} bytes/item "

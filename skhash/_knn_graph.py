@@ -21,7 +21,7 @@ from numba import njit, prange
 from ._hamming import _sift_down, _sort_pairs, as_words, hamming_knn
 from ._threads import numba_threads
 
-__all__ = ["knn_graph"]
+__all__ = ["drop_self", "knn_graph"]
 
 _METRICS = ("euclidean", "cosine", "bit_hamming")
 # Distances held per block of the exact float search (float32 entries).
@@ -96,12 +96,18 @@ def _exact_float(X, k, metric):
     return out_idx, out_dist
 
 
-def _drop_self(indices, distances):
-    """Remove row ``i`` from list ``i`` of ``k + 1``; lists without it lose their last."""
+def drop_self(indices, distances, rows=None):
+    """Remove each query's own row from its ``k + 1`` neighbours, by index.
+
+    ``rows[i]`` is the fitted row that query ``i`` is (``arange`` if None). As
+    in scikit-learn, a list without its own row (many duplicates, an
+    approximate search) loses its farthest entry instead.
+    """
     n, k_plus_one = indices.shape
-    mask = indices == np.arange(n)[:, None]
-    # A list without i (duplicates, approximation) drops its farthest entry;
-    # for the rest only the first occurrence of i is dropped.
+    if rows is None:
+        rows = np.arange(n)
+    mask = indices == np.asarray(rows)[:, None]
+    # Only the first occurrence of the row goes (an approximate list may repeat one).
     first = mask & (np.cumsum(mask, axis=1) == 1)
     first[~mask.any(axis=1), -1] = True
     keep = ~first
@@ -126,7 +132,7 @@ def _approximate(X, k, metric, random_state, n_jobs, nndescent_params):
             **(nndescent_params or {}),
         )
         indices, distances = index.neighbor_graph
-    indices, distances = _drop_self(np.asarray(indices, dtype=np.int64), distances)
+    indices, distances = drop_self(np.asarray(indices, dtype=np.int64), distances)
     if metric == "bit_hamming":
         distances = np.rint(distances).astype(np.int32)
     else:

@@ -255,7 +255,8 @@ class _RetrievalScorer:
         )
 
     def __call__(self, estimator, X, y=None):
-        from ._neighbors import HammingNeighbors, _drop_self
+        from ._knn_graph import drop_self
+        from ._neighbors import HammingNeighbors
 
         if self.metric == "map" and y is None:
             raise ValueError(
@@ -276,7 +277,7 @@ class _RetrievalScorer:
             retrieved = index.kneighbors(None, return_distance=False)
         else:
             distances, retrieved = index.kneighbors(codes[queries], n_neighbors=k + 1)
-            retrieved, _ = _drop_self(retrieved, distances, queries)
+            retrieved, _ = drop_self(retrieved, distances, queries)
         if self.metric == "map":
             y = np.asarray(y)
             return mean_average_precision(y[queries], y, retrieved)

@@ -2,7 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skhash import PCAITQ, BinaryHashEncoder, HammingNeighbors, SimHash
+from skhash import (
+    PCAITQ,
+    BinaryHashEncoder,
+    HammingKNeighborsClassifier,
+    HammingNeighbors,
+    SimHash,
+)
 
 
 @parametrize_with_checks(
@@ -19,6 +25,7 @@ from skhash import PCAITQ, BinaryHashEncoder, HammingNeighbors, SimHash
         PCAITQ(n_bits=8, n_iter=5, random_state=0),
         # the common checks feed arbitrary floats: binarize=0.0 turns them into bits
         HammingNeighbors(binarize=0.0),
+        HammingKNeighborsClassifier(binarize=0.0),
     ]
 )
 def test_sklearn_compatible(estimator, check):

@@ -1,64 +1,29 @@
-"""Tests of HammingNeighbors and the exact Hamming kernels."""
+"""Tests of HammingNeighbors, the unsupervised Hamming index."""
 
 import copy
 
 import joblib
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from scipy.sparse import csr_matrix
-from scipy.spatial.distance import cdist
-from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV
+from sklearn.base import is_classifier
 from sklearn.neighbors import NearestNeighbors
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import Binarizer
 
 from skhash import HammingNeighbors
-from skhash._hamming import as_words, hamming_knn, hamming_radius, pack_bits, pairwise_hamming
 from skhash.metrics import distance_recall_at_k
-
-
-def clustered_codes(n_samples, n_bits, centres, flips, rng):
-    """Codes near random centres: each is a centre with ``flips`` bits flipped."""
-    codes = centres[rng.integers(0, len(centres), n_samples)].copy()
-    rows = np.arange(n_samples)
-    for _ in range(flips):
-        codes[rows, rng.integers(0, n_bits, n_samples)] ^= 1
-    return codes
-
-
-def reference_knn(queries, database, k, exclude_self=False):
-    """k-NN by scipy's Hamming distance, ties by index (a stable sort)."""
-    n_bits = queries.shape[1]
-    dist = np.rint(cdist(queries, database, "hamming") * n_bits).astype(np.int64)
-    if exclude_self:
-        np.fill_diagonal(dist, n_bits + 1)
-    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(dist, order, axis=1), order
+from tests.neighbors_helpers import clustered_data, reference_knn, uniform_data
 
 
 @pytest.fixture(scope="module")
 def clustered():
-    rng = np.random.default_rng(0)
-    centres = rng.integers(0, 2, (40, 64), dtype=np.uint8)
-    database = clustered_codes(4000, 64, centres, 6, rng)
-    queries = clustered_codes(200, 64, centres, 6, rng)
-    return database, queries
+    return clustered_data()
 
 
 @pytest.fixture(scope="module")
 def uniform():
-    rng = np.random.default_rng(1)
-    database = rng.integers(0, 2, (3000, 64), dtype=np.uint8)
-    queries = rng.integers(0, 2, (200, 64), dtype=np.uint8)
-    return database, queries
+    return uniform_data()
 
 
-# One approximate index per data set, with default search settings (builds
-# compile numba code, so they are shared).
 @pytest.fixture(scope="module")
 def nndescent_clustered(clustered):
     return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
@@ -74,9 +39,6 @@ def nndescent_uniform(uniform):
     return HammingNeighbors(
         n_neighbors=10, algorithm="nndescent", ef_search=64, random_state=0
     ).fit(uniform[0])
-
-
-# Exact kernel
 
 
 @pytest.mark.parametrize("n_bits", [1, 7, 64, 100, 256, 200])
@@ -111,49 +73,6 @@ def test_brute_distances_match_sklearn_hamming(clustered):
     np.testing.assert_array_equal(distances, recomputed)
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    data=st.data(),
-    n_bits=st.integers(1, 140),
-    n_database=st.integers(1, 40),
-    n_queries=st.integers(1, 8),
-)
-def test_exact_kernel_property(data, n_bits, n_database, n_queries):
-    # Few distinct codes make many ties, exercising the index tie-break.
-    bits = st.integers(0, 1)
-    database = data.draw(arrays(np.uint8, (n_database, n_bits), elements=bits))
-    queries = data.draw(arrays(np.uint8, (n_queries, n_bits), elements=bits))
-    k = data.draw(st.integers(1, n_database))
-    dist, ind = hamming_knn(as_words(pack_bits(queries)), as_words(pack_bits(database)), k)
-    ref_dist, ref_ind = reference_knn(queries, database, k)
-    np.testing.assert_array_equal(dist, ref_dist)
-    np.testing.assert_array_equal(ind, ref_ind)
-
-    radius = data.draw(st.integers(0, n_bits))
-    r_dist, r_ind, offsets = hamming_radius(
-        as_words(pack_bits(queries)), as_words(pack_bits(database)), radius
-    )
-    full_dist, full_ind = reference_knn(queries, database, n_database)
-    for i in range(n_queries):
-        keep = full_dist[i] <= radius
-        np.testing.assert_array_equal(r_dist[offsets[i] : offsets[i + 1]], full_dist[i][keep])
-        np.testing.assert_array_equal(r_ind[offsets[i] : offsets[i + 1]], full_ind[i][keep])
-
-    pairwise = pairwise_hamming(as_words(pack_bits(queries)), as_words(pack_bits(database)))
-    np.testing.assert_array_equal(pairwise, np.rint(cdist(queries, database, "hamming") * n_bits))
-
-
-def test_as_words_pads_with_zeros():
-    packed = np.arange(1, 21, dtype=np.uint8).reshape(2, 10)
-    words = as_words(packed)
-    assert words.dtype == np.uint64 and words.shape == (2, 2)
-    assert words.flags.c_contiguous
-    np.testing.assert_array_equal(words.view(np.uint8).reshape(2, 16)[:, 10:], 0)
-    # A multiple of 8 bytes is viewed, not copied.
-    aligned = np.zeros((3, 16), dtype=np.uint8)
-    assert np.shares_memory(as_words(aligned), aligned)
-
-
 def test_ties_broken_by_index():
     database = np.array([[1, 1], [0, 1], [1, 0], [0, 1], [0, 0]], dtype=np.uint8)
     nn = HammingNeighbors(n_neighbors=4, algorithm="brute").fit(database)
@@ -162,9 +81,6 @@ def test_ties_broken_by_index():
     np.testing.assert_array_equal(indices, [[4, 1, 2, 3]])
     # Duplicates of a query point are its neighbours, the point itself is not.
     np.testing.assert_array_equal(nn.kneighbors(n_neighbors=1)[1].ravel(), [1, 3, 0, 1, 1])
-
-
-# Input formats
 
 
 def test_packed_bool_int_float_inputs_agree(clustered):
@@ -200,9 +116,6 @@ def test_fitted_attributes():
     packed = HammingNeighbors(packed=True).fit(packed_bits)
     assert packed.n_bits_ == 24 and packed.n_features_in_ == 3
     assert not np.shares_memory(packed.codes_, packed_bits)
-
-
-# Approximate backend
 
 
 @pytest.mark.parametrize("data_name", ["clustered", "uniform"])
@@ -325,9 +238,6 @@ def test_n_jobs_does_not_change_results(clustered):
     np.testing.assert_array_equal(one[1], every[1])
 
 
-# Radius and graphs
-
-
 def test_radius_neighbors_matches_reference():
     rng = np.random.default_rng(3)
     database = rng.integers(0, 2, (120, 24), dtype=np.uint8)
@@ -369,137 +279,6 @@ def test_graphs():
         nn.kneighbors_graph(mode="weights")
 
 
-# Classification
-
-
-def test_predict_majority_vote_and_ties():
-    bits = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1], [1, 1, 1, 1]], dtype=np.uint8)
-    y = np.array(["b", "a", "b", "a"])
-    nn = HammingNeighbors(n_neighbors=3).fit(bits, y)
-    np.testing.assert_array_equal(nn.classes_, ["a", "b"])
-    # Neighbours of 0000: rows 0, 1, 2 -> b, a, b.
-    np.testing.assert_allclose(nn.predict_proba([[0, 0, 0, 0]]), [[1 / 3, 2 / 3]])
-    assert nn.predict([[0, 0, 0, 0]])[0] == "b"
-    # A 1-1 vote goes to the first class of classes_, as KNeighborsClassifier.
-    tie = HammingNeighbors(n_neighbors=2).fit(bits, y)
-    np.testing.assert_array_equal(tie.predict_proba([[0, 0, 0, 0]]), [[0.5, 0.5]])
-    assert tie.predict([[0, 0, 0, 0]])[0] == "a"
-    # X=None: leave-one-out predictions.
-    assert nn.predict().shape == (4,)
-    assert nn.score(bits, y) == np.mean(nn.predict(bits) == y)
-
-
-def test_predict_without_labels_raises():
-    bits = np.random.default_rng(0).integers(0, 2, (10, 8), dtype=np.uint8)
-    nn = HammingNeighbors(n_neighbors=3).fit(bits, np.arange(10) % 2).fit(bits)
-    with pytest.raises(ValueError, match="fitted without y"):
-        nn.predict(bits)
-    with pytest.raises(ValueError, match="fitted without y"):
-        nn.predict_proba(bits)
-
-
-def test_grid_search_pipeline():
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(3), 40)
-    X = rng.normal(size=(120, 16)) + 2.0 * rng.normal(size=(3, 16))[y]
-    pipe = Pipeline([("enc", Binarizer()), ("knn", HammingNeighbors())])
-    search = GridSearchCV(pipe, {"knn__n_neighbors": [1, 5, 9]}, cv=3).fit(X, y)
-    assert search.best_score_ > 0.8
-    assert search.predict(X).shape == (120,)
-
-
-# Errors
-
-
-@pytest.fixture(scope="module")
-def fitted_small():
-    bits = np.random.default_rng(0).integers(0, 2, (10, 16), dtype=np.uint8)
-    return HammingNeighbors(n_neighbors=3).fit(bits), bits
-
-
-def test_non_binary_values_raise():
-    with pytest.raises(ValueError, match="only 0/1 bits"):
-        HammingNeighbors().fit([[0, 1, 2], [1, 0, 0]])
-    with pytest.raises(ValueError, match="only 0/1 bits"):
-        HammingNeighbors().fit([[0.0, 0.5], [1.0, 0.0]])
-
-
-def test_packed_input_checks():
-    with pytest.raises(ValueError, match=r"\[0, 255\]"):
-        HammingNeighbors(packed=True).fit([[0, 256], [1, 2]])
-    with pytest.raises(ValueError, match="integer bytes"):
-        HammingNeighbors(packed=True).fit([[0.0, 1.0], [1.0, 2.0]])
-    with pytest.raises(ValueError, match="binarize must be None"):
-        HammingNeighbors(packed=True, binarize=0.5).fit([[0, 1]])
-
-
-def test_width_mismatch_names_both_widths(fitted_small):
-    nn, bits = fitted_small
-    with pytest.raises(ValueError, match="X has 8 features.*expecting 16 features"):
-        nn.kneighbors(bits[:, :8])
-    with pytest.raises(ValueError, match="X has 8 features.*expecting 16 features"):
-        nn.radius_neighbors(bits[:, :8], radius=1)
-
-
-def test_n_neighbors_checks(fitted_small):
-    nn, bits = fitted_small
-    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
-        nn.kneighbors(bits, n_neighbors=11)
-    with pytest.raises(ValueError, match="n_neighbors < n_samples_fit"):
-        nn.kneighbors(n_neighbors=10)
-    with pytest.raises(ValueError, match="n_neighbors > 0"):
-        nn.kneighbors(bits, n_neighbors=0)
-    with pytest.raises(TypeError, match="n_neighbors must be an int"):
-        nn.kneighbors(bits, n_neighbors=2.5)
-    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
-        HammingNeighbors(n_neighbors=11).fit(bits).kneighbors(bits)
-
-
-def test_unfitted_raises():
-    with pytest.raises(NotFittedError):
-        HammingNeighbors().kneighbors([[0, 1]])
-    with pytest.raises(NotFittedError):
-        HammingNeighbors().predict([[0, 1]])
-    with pytest.raises(NotFittedError):
-        HammingNeighbors().radius_neighbors([[0, 1]], radius=1)
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_empty_and_non_finite_queries_raise(fitted_small, bad):
-    nn, bits = fitted_small
-    with pytest.raises(ValueError, match="0 sample"):
-        nn.kneighbors(bits[:0])
-    query = bits[:1].astype(float)
-    query[0, 0] = bad
-    with pytest.raises(ValueError, match="NaN|infinity"):
-        nn.kneighbors(query)
-    with pytest.raises(ValueError, match="NaN|infinity"):
-        HammingNeighbors(binarize=0.0).fit(query)
-
-
-def test_sparse_input_raises_type_error(fitted_small):
-    nn, bits = fitted_small
-    with pytest.raises(TypeError, match="[Ss]parse"):
-        HammingNeighbors().fit(csr_matrix(bits))
-    with pytest.raises(TypeError, match="[Ss]parse"):
-        nn.kneighbors(csr_matrix(bits))
-
-
-def test_invalid_parameters_and_radius(fitted_small):
-    nn, bits = fitted_small
-    with pytest.raises(ValueError, match="algorithm"):
-        HammingNeighbors(algorithm="kd_tree").fit(bits)
-    with pytest.raises(ValueError, match="n_neighbors must be >= 1"):
-        HammingNeighbors(n_neighbors=0).fit(bits)
-    for ef_search in (0, "fast", 2.5):
-        with pytest.raises(ValueError, match="ef_search"):
-            HammingNeighbors(ef_search=ef_search).fit(bits)
-    with pytest.raises(TypeError, match="needs a radius"):
-        nn.radius_neighbors(bits)
-    with pytest.raises(ValueError, match="radius must be"):
-        nn.radius_neighbors(bits, radius=-1)
-
-
 def test_queries_leave_torch_thread_count_alone():
     """numba's OpenMP layer sets the shared OpenMP thread count; torch's is restored."""
     torch = pytest.importorskip("torch")
@@ -515,28 +294,18 @@ def test_queries_leave_torch_thread_count_alone():
         torch.set_num_threads(before)
 
 
-def test_graph_search_with_full_beam_is_exact(clustered):
-    """With ef = n every code reachable from an entry is kept: the walk is exact."""
-    from skhash._graph import build_search_graph, choose_entry_points, graph_knn
-
-    database, queries = clustered[0][:300], clustered[1][:20]
-    words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
-    exact_dist, exact_ind = hamming_knn(query_words, words, 10)
-    # a 3-NN graph of 40 clusters: many components, each needs its entry
-    graph_dist, graph_ind = hamming_knn(words, words, 3, exclude_self=True)
-    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=6)
-    entries = choose_entry_points(indptr, indices, 4, np.random.RandomState(0))
-    distances, found = graph_knn(query_words, words, indptr, indices, entries, 10, ef=300)
-    np.testing.assert_array_equal(distances, exact_dist)
-    np.testing.assert_array_equal(found, exact_ind)
+def test_is_an_index_not_a_classifier():
+    bits = np.random.default_rng(0).integers(0, 2, (12, 8), dtype=np.uint8)
+    nn = HammingNeighbors(n_neighbors=2)
+    assert not is_classifier(nn)
+    assert not hasattr(nn, "predict") and not hasattr(nn, "score")
+    # y is ignored: the same index with or without labels
+    with_y = HammingNeighbors(n_neighbors=2).fit(bits, np.arange(12))
+    without = nn.fit(bits)
+    assert not hasattr(with_y, "classes_")
+    np.testing.assert_array_equal(with_y.kneighbors()[1], without.kneighbors()[1])
 
 
-def test_build_search_graph_adds_reverse_edges_and_caps_degree():
-    from skhash._graph import build_search_graph
-
-    # 0 -> 1, 1 -> 0 (a duplicate once reversed), 2 -> 0, 3 -> 0
-    neighbor_indices = np.array([[1], [0], [0], [0]])
-    neighbor_distances = np.array([[1.0], [1.0], [2.0], [3.0]])
-    indptr, indices = build_search_graph(neighbor_indices, neighbor_distances, max_degree=2)
-    lists = [indices[indptr[i] : indptr[i + 1]].tolist() for i in range(4)]
-    assert lists == [[1, 2], [0], [0], [0]]  # 0 keeps its two nearest of 1, 2, 3
+def test_constructor_arguments_are_keyword_only():
+    with pytest.raises(TypeError):
+        HammingNeighbors(3)

@@ -1,0 +1,53 @@
+"""Tests of the exact popcount kernels (skhash._hamming)."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.spatial.distance import cdist
+
+from skhash._hamming import as_words, hamming_knn, hamming_radius, pack_bits, pairwise_hamming
+from tests.neighbors_helpers import reference_knn
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    n_bits=st.integers(1, 140),
+    n_database=st.integers(1, 40),
+    n_queries=st.integers(1, 8),
+)
+def test_exact_kernel_property(data, n_bits, n_database, n_queries):
+    # Few distinct codes make many ties, exercising the index tie-break.
+    bits = st.integers(0, 1)
+    database = data.draw(arrays(np.uint8, (n_database, n_bits), elements=bits))
+    queries = data.draw(arrays(np.uint8, (n_queries, n_bits), elements=bits))
+    k = data.draw(st.integers(1, n_database))
+    dist, ind = hamming_knn(as_words(pack_bits(queries)), as_words(pack_bits(database)), k)
+    ref_dist, ref_ind = reference_knn(queries, database, k)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_array_equal(ind, ref_ind)
+
+    radius = data.draw(st.integers(0, n_bits))
+    r_dist, r_ind, offsets = hamming_radius(
+        as_words(pack_bits(queries)), as_words(pack_bits(database)), radius
+    )
+    full_dist, full_ind = reference_knn(queries, database, n_database)
+    for i in range(n_queries):
+        keep = full_dist[i] <= radius
+        np.testing.assert_array_equal(r_dist[offsets[i] : offsets[i + 1]], full_dist[i][keep])
+        np.testing.assert_array_equal(r_ind[offsets[i] : offsets[i + 1]], full_ind[i][keep])
+
+    pairwise = pairwise_hamming(as_words(pack_bits(queries)), as_words(pack_bits(database)))
+    np.testing.assert_array_equal(pairwise, np.rint(cdist(queries, database, "hamming") * n_bits))
+
+
+def test_as_words_pads_with_zeros():
+    packed = np.arange(1, 21, dtype=np.uint8).reshape(2, 10)
+    words = as_words(packed)
+    assert words.dtype == np.uint64 and words.shape == (2, 2)
+    assert words.flags.c_contiguous
+    np.testing.assert_array_equal(words.view(np.uint8).reshape(2, 16)[:, 10:], 0)
+    # A multiple of 8 bytes is viewed, not copied.
+    aligned = np.zeros((3, 16), dtype=np.uint8)
+    assert np.shares_memory(as_words(aligned), aligned)
