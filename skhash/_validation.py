@@ -114,12 +114,13 @@ class Options:
 def _is_random_state(value):
     if value is None or isinstance(value, np.random.RandomState):
         return True
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+    # numpy seeds: integers in [0, 2**32 - 1], as scikit-learn's "random_state"
+    return value in Interval(numbers.Integral, 0, 2**32 - 1, closed="both")
 
 
 _NAMED = {
     "boolean": (lambda v: isinstance(v, bool | np.bool_), "a bool"),
-    "random_state": (_is_random_state, "an int, a numpy RandomState or None"),
+    "random_state": (_is_random_state, "an int in [0, 2**32 - 1], a numpy RandomState or None"),
     "array-like": (
         lambda v: isinstance(v, list | tuple | np.ndarray) or hasattr(v, "__array__"),
         "an array-like",
@@ -193,20 +194,13 @@ def validate_params(constraints, caller_name, **params):
     validate_parameter_constraints(constraints, params, caller_name)
 
 
-# configuration scikit-learn keeps on the instance (set_output, metadata routing): not fit state
-_CONFIG_PREFIXES = ("_sklearn", "_metadata_request")
-
-
 def _fitted_attributes(estimator):
-    """Names of the fitted state: public ``name_`` and private ``_name`` attributes."""
+    """Public fitted attributes (``name_``): what a fresh fit must not inherit."""
     params = set(estimator.get_params(deep=False))
     return [
         key
         for key in vars(estimator)
-        if key not in params
-        and not key.startswith("__")
-        and not key.startswith(_CONFIG_PREFIXES)
-        and (key.endswith("_") or key.startswith("_"))
+        if key not in params and key.endswith("_") and not key.startswith("_")
     ]
 
 
@@ -217,8 +211,8 @@ def fit_context(*, prefer_skip_nested_validation=True, keep_fitted=False):
     parameters are shared, the fitted attributes of the stage start empty (or,
     with ``keep_fitted=True`` for ``partial_fit``, as shallow copies of the
     current ones — a method that updates a fitted object in place must copy it
-    first). Only when the method returns are the estimator's fitted attributes
-    replaced by the stage's, all at once. Any exception — a ValueError from late
+    first). Only when the method returns does the estimator take the stage's
+    state, in one swap of its ``__dict__``. Any exception — a ValueError from late
     validation, ``KeyboardInterrupt``, ``MemoryError``, a divergence error —
     propagates and leaves the estimator exactly as it was.
 
@@ -243,9 +237,11 @@ def fit_context(*, prefer_skip_nested_validation=True, keep_fitted=False):
                 for key in _fitted_attributes(stage):
                     delattr(stage, key)
             result = method(stage, *args, **kwargs)
-            for key in _fitted_attributes(estimator):
-                delattr(estimator, key)
-            estimator.__dict__.update({key: vars(stage)[key] for key in _fitted_attributes(stage)})
+            # commit: one swap of the whole instance state (parameters are the same
+            # objects; configuration scikit-learn keeps on the instance, such as
+            # set_output's or a Pipeline's callback context, was copied into the stage)
+            vars(estimator).clear()
+            vars(estimator).update(vars(stage))
             return estimator if result is stage else result
 
         return wrapper
