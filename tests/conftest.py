@@ -38,3 +38,21 @@ def pg_connection(pg_server):
     with psycopg.connect(pg_server.get_uri(), autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
         yield connection
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real two-process Dask cluster, one thread per worker, one per test session."""
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("dask.dataframe")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,  # logging.CRITICAL: a killed worker in the fault tests is expected
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client

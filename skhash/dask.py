@@ -1,0 +1,714 @@
+"""Encode, index and search binary codes on a Dask cluster.
+
+Needs the ``dask`` extra (``pip install skhash[dask]``: ``dask[array,dataframe]``,
+``distributed``, ``dask-ml``); ``import skhash`` never imports this module.
+
+- :func:`transform` and :func:`packbits` encode a row-chunked dask array or a
+  dask DataFrame block by block, with the right output chunks, dtype and (for
+  DataFrames) column names. ``dask_ml.wrappers.ParallelPostFit(encoder)`` works
+  too, but labels its dask-array output with the input's width (see
+  ``docs/dask.md``).
+- :class:`DaskHashIndex` keeps packed codes, global int64 ids and optional
+  rescoring vectors as row-chunked dask arrays persisted on the workers (one
+  chunk = one shard) and answers exact Hamming k-NN queries by sending the
+  queries to every shard and merging the shards' top-k in a tree.
+
+Workers that only search never import torch: a shard holds codes, ids and
+vectors, and the search runs the numba popcount kernel of
+:mod:`skhash._hamming`.
+"""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numbers
+import threading
+from concurrent.futures import CancelledError
+
+import dask
+import dask.array as da
+import numpy as np
+import pandas as pd
+from dask.base import tokenize
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._hamming import as_words, hamming_knn
+from ._threads import numba_threads
+from ._validation import Interval, fit_context, validate_params
+
+__all__ = ["DaskHashIndex", "ShardLostError", "packbits", "transform"]
+
+# numba's workqueue threading layer aborts on concurrent launches from two
+# threads, and a launch already uses every thread the worker has: one at a time.
+_KERNEL_LOCK = threading.Lock()
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class ShardLostError(RuntimeError):
+    """A shard's data was lost with its worker and Dask cannot recompute it."""
+
+
+# ---------------------------------------------------------------------------
+# encoding
+
+
+def _is_dask_dataframe(X):
+    return hasattr(X, "map_partitions") and hasattr(X, "columns")
+
+
+def _check_encoder(encoder):
+    if not hasattr(encoder, "transform") or not hasattr(encoder, "n_bits"):
+        raise TypeError(
+            f"encoder must be a fitted skhash encoder with transform and n_bits, "
+            f"got {type(encoder).__name__}."
+        )
+    check_is_fitted(encoder)
+    return int(encoder.n_bits)
+
+
+def _as_row_chunked(X, encoder, name):
+    """A 2-D float dask array chunked along rows only, of the encoder's width."""
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"{name} must be a dask array or a dask DataFrame, got {type(X).__name__}; "
+            "use the encoder itself for in-memory data."
+        )
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got {X.ndim}-D.")
+    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+        raise ValueError(f"{name} must have a numeric dtype, got {X.dtype}.")
+    if X.shape[1] != encoder.n_features_in_:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but the encoder was fitted on "
+            f"{encoder.n_features_in_}."
+        )
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _check_frame(X, encoder, name):
+    names = getattr(encoder, "feature_names_in_", None)
+    columns = list(X.columns)
+    if len(columns) != encoder.n_features_in_:
+        raise ValueError(
+            f"{name} has {len(columns)} columns, but the encoder was fitted on "
+            f"{encoder.n_features_in_} features."
+        )
+    if names is not None and columns != list(names):
+        raise ValueError(
+            f"{name} columns differ from the encoder's feature_names_in_ (same names in "
+            "the same order are required)."
+        )
+    bad = [c for c, t in X.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
+    if bad:
+        raise ValueError(f"{name} has non-numeric columns: {bad[:5]}.")
+
+
+def _pack_block(block, encoder):
+    if hasattr(encoder, "packbits"):
+        return np.ascontiguousarray(encoder.packbits(block))
+    return np.ascontiguousarray(np.packbits(encoder.transform(block), axis=1))
+
+
+def _transform_block(block, encoder):
+    return np.asarray(encoder.transform(block), dtype=np.uint8)
+
+
+def _transform_partition(part, encoder, columns):
+    return pd.DataFrame(_transform_block(part, encoder), index=part.index, columns=columns)
+
+
+def _encode(encoder, X, block_fn, width, name):
+    # One task holds the encoder; blocks fetch it as a dependency rather than
+    # each carrying a pickled copy of the network.
+    shared = dask.delayed(encoder, pure=False)
+    meta = np.empty((0, width), dtype=np.uint8)
+    if _is_dask_dataframe(X):
+        _check_frame(X, encoder, "X")
+        out = X.map_partitions(block_fn, shared, meta=meta, enforce_metadata=False)
+        return out
+    X = _as_row_chunked(X, encoder, "X")
+    return X.map_blocks(
+        block_fn,
+        shared,
+        dtype=np.uint8,
+        chunks=(X.chunks[0], (width,)),
+        meta=meta,
+        name=f"skhash-{name}-" + tokenize(X, shared),
+    )
+
+
+def packbits(encoder, X):
+    """Packed binary codes of a dask array or DataFrame, computed block by block.
+
+    Parameters
+    ----------
+    encoder : fitted encoder
+        :class:`~skhash.BinaryHashEncoder`, :class:`~skhash.SimHash` or
+        :class:`~skhash.PCAITQ`; sent to the workers once, as one task.
+    X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+        Column chunks of an array are merged (``rechunk({1: -1})``). Unknown
+        row chunk sizes (NaN, e.g. from a DataFrame or a boolean mask) are kept:
+        the result has unknown row chunk sizes too; call
+        ``codes.compute_chunk_sizes()`` before indexing it.
+
+    Returns
+    -------
+    codes : dask.array.Array of shape (n_samples, ceil(n_bits / 8)), uint8
+        One block per input block, equal to ``encoder.packbits(block)``
+        (``np.packbits(encoder.transform(block), axis=1)`` for the baselines).
+        The bits equal those of ``encoder.packbits`` on the whole array in
+        memory when torch uses the same number of threads (``docs/dask.md``).
+    """
+    n_bits = _check_encoder(encoder)
+    return _encode(encoder, X, _pack_block, -(-n_bits // 8), "packbits")
+
+
+def transform(encoder, X):
+    """0/1 codes of a dask array or DataFrame, computed block by block.
+
+    Parameters
+    ----------
+    encoder : fitted encoder
+        See :func:`packbits`.
+    X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+        See :func:`packbits`.
+
+    Returns
+    -------
+    codes : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_bits)
+        uint8. A DataFrame input gives a DataFrame with the input's index and
+        the encoder's ``get_feature_names_out()`` as columns.
+    """
+    n_bits = _check_encoder(encoder)
+    if _is_dask_dataframe(X):
+        _check_frame(X, encoder, "X")
+        columns = [str(c) for c in encoder.get_feature_names_out()]
+        meta = pd.DataFrame(
+            {c: np.empty(0, dtype=np.uint8) for c in columns},
+            index=X._meta.index[:0],
+        )
+        shared = dask.delayed(encoder, pure=False)
+        return X.map_partitions(_transform_partition, shared, columns, meta=meta)
+    return _encode(encoder, X, _transform_block, n_bits, "transform")
+
+
+# ---------------------------------------------------------------------------
+# shards
+
+
+def _check_known_chunks(X, name):
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (NaN), e.g. from a DataFrame or a boolean "
+            f"mask; every shard needs its row count to give global ids. Call "
+            f"{name}.compute_chunk_sizes() first (or DataFrame.to_dask_array(lengths=True))."
+        )
+
+
+def _sort_rows(block, ids):
+    """Rows of ``block`` in increasing id order."""
+    return np.ascontiguousarray(block[np.argsort(ids[:, 0], kind="stable")])
+
+
+def _sort_ids(ids):
+    if ids.dtype.kind not in "iu":
+        raise ValueError(f"ids must be integers, got dtype {ids.dtype}.")
+    ids = np.sort(ids.astype(np.int64), kind="stable")
+    if ids.size > 1 and not (np.diff(ids) > 0).all():
+        dup = ids[1:][np.diff(ids) == 0][0]
+        raise ValueError(f"ids must be unique; id {dup} appears more than once.")
+    return ids
+
+
+def _unit_rows(vectors):
+    """Rows scaled to unit length (zero rows stay zero), float32."""
+    if not np.issubdtype(vectors.dtype, np.number):
+        raise ValueError(f"vectors must be numeric, got dtype {vectors.dtype}.")
+    vectors = vectors.astype(np.float64, copy=False)
+    if not np.isfinite(vectors).all() or (np.abs(vectors) > _FLOAT32_MAX).any():
+        raise ValueError("vectors contain NaN, infinity or values beyond float32.")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit.astype(np.float32)
+
+
+def _shard_summary(ids, *arrays):
+    # min id, max id, rows; depends on every array of the shard, so that computing
+    # it waits for all of them and raises their errors (NaN vectors, duplicate ids)
+    if ids.size == 0:
+        return np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0], dtype=np.int64)
+    return np.array([ids[0], ids[-1], ids.size], dtype=np.int64)
+
+
+def _check_ids_disjoint(ranges, ids_arrays):
+    """Raise if two shards share an id (ids are sorted and unique within a shard)."""
+    ranges = ranges[ranges[:, 2] > 0]
+    order = np.argsort(ranges[:, 0], kind="stable")
+    lo, hi = ranges[order, 0], ranges[order, 1]
+    if lo.size < 2 or (lo[1:] > np.maximum.accumulate(hi)[:-1]).all():
+        return
+    # Overlapping id ranges (interleaved ids): a global check, all ids on one worker.
+    ids = da.concatenate(ids_arrays)
+    unique = da.unique(ids)
+    n_unique = unique.map_blocks(lambda b: np.array([b.size]), chunks=(1,), dtype=np.int64)
+    if int(_compute(n_unique.sum())) != ids.shape[0]:
+        raise ValueError("ids must be unique across the whole index; some id appears twice.")
+
+
+def _build_shards(codes, ids, vectors):
+    """Shards sorted by id (lazy): codes, ids and vectors chunked alike."""
+    column = ids[:, None]
+    codes = da.map_blocks(_sort_rows, codes, column, dtype=np.uint8)
+    if vectors is not None:
+        vectors = da.map_blocks(_sort_rows, vectors, column, dtype=vectors.dtype)
+    return codes, ids.map_blocks(_sort_ids, dtype=np.int64), vectors
+
+
+def _persist_shards(codes, ids, vectors):
+    """Persist the shards and wait for them; returns them and per-shard id ranges."""
+    if vectors is None:
+        codes, ids = dask.persist(codes, ids)
+    else:
+        codes, ids, vectors = dask.persist(codes, ids, vectors)
+    args = [ids, "i", codes, "ij"] + ([] if vectors is None else [vectors, "ik"])
+    summary = da.blockwise(_shard_summary, "i", *args, adjust_chunks={"i": 3}, dtype=np.int64)
+    ranges = _compute(summary).reshape(-1, 3)
+    return codes, ids, vectors, ranges
+
+
+def _compute(collection):
+    try:
+        return dask.compute(collection)[0]
+    except CancelledError as exc:
+        # distributed cancels a computation whose inputs died with a worker and
+        # have no task to recompute them from: data scattered from the client.
+        reason = getattr(exc, "reason", None) or "cancelled"
+        raise ShardLostError(
+            f"The query was cancelled ({reason}): shard data was lost with its worker "
+            "and cannot be recomputed, because it was scattered from the client rather "
+            "than computed on the cluster. No partial answer is returned. Rebuild the "
+            "index (fit) from a source the cluster can read again (e.g. "
+            "dask.array.from_zarr, dask.dataframe.read_parquet)."
+        ) from exc
+
+
+# ---------------------------------------------------------------------------
+# search kernels (run on the workers)
+
+
+def _worker_threads():
+    try:
+        from distributed import get_worker
+
+        return get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
+def _shard_search(codes, ids, vectors, query_words, query_vectors, k, n_candidates):
+    """Top-k of one shard: (hamming int32, ids int64, cosine distance float32 or None)."""
+    n_rows = codes.shape[0]
+    n_q = query_words.shape[0]
+    if n_rows == 0:
+        empty = np.empty((n_q, 0))
+        score = None if query_vectors is None else empty.astype(np.float32)
+        return empty.astype(np.int32), empty.astype(np.int64), score
+    n_first = min(k if query_vectors is None else n_candidates, n_rows)
+    with _KERNEL_LOCK, numba_threads(_worker_threads()):
+        dist, rows = hamming_knn(query_words, as_words(codes), n_first)
+    # ids are sorted within the shard: ties by row are ties by id
+    found = ids[rows]
+    if query_vectors is None:
+        return dist, found, None
+    score = _cosine_distance(query_vectors, vectors, rows)
+    keep = min(k, n_first)
+    order = np.lexsort((found, score), axis=-1)[:, :keep]
+    take = np.take_along_axis
+    return take(dist, order, 1), take(found, order, 1), take(score, order, 1)
+
+
+def _cosine_distance(query_vectors, vectors, rows):
+    """``1 - cos`` of unit query rows against unit ``vectors[rows]``, float32."""
+    out = np.empty(rows.shape, dtype=np.float32)
+    # gather a few queries' candidates at a time: bounded memory
+    step = max(1, 2**22 // max(1, rows.shape[1] * vectors.shape[1]))
+    for start in range(0, rows.shape[0], step):
+        stop = start + step
+        gathered = vectors[rows[start:stop]]
+        sims = np.einsum("qd,qcd->qc", query_vectors[start:stop], gathered)
+        out[start:stop] = np.float32(1) - sims
+    return out
+
+
+def _merge(parts, k):
+    """Top-k of several shard answers, by (score, id)."""
+    dist = np.concatenate([p[0] for p in parts], axis=1)
+    found = np.concatenate([p[1] for p in parts], axis=1)
+    rescored = parts[0][2] is not None
+    if rescored:
+        score = np.concatenate([p[2] for p in parts], axis=1)
+        order = np.lexsort((found, score), axis=-1)[:, :k]
+    else:
+        score = None
+        order = np.lexsort((found, dist), axis=-1)[:, :k]
+    take = np.take_along_axis
+    return (
+        take(dist, order, 1),
+        take(found, order, 1),
+        None if score is None else take(score, order, 1),
+    )
+
+
+def _merge_many(k, *parts):
+    return _merge(parts, k)
+
+
+# ---------------------------------------------------------------------------
+# the index
+
+
+class DaskHashIndex(BaseEstimator):
+    """Exact Hamming k-NN over binary codes sharded across a Dask cluster.
+
+    Codes (``np.packbits`` rows), global int64 ids and optional unit-normalised
+    rescoring vectors are row-chunked dask arrays persisted on the workers;
+    each chunk is a *shard*, sorted by id. :meth:`kneighbors` sends the queries
+    to every shard, takes each shard's top ``n_neighbors`` there with the exact
+    popcount kernel (ties by id) and merges the answers in a tree of
+    ``split_every``-way merges, so the result is the single-process exact
+    answer. With ``n_candidates``, each shard takes its ``n_candidates``
+    Hamming-nearest rows and rescores them by cosine against its own vectors
+    (floats never cross the network); the merged candidates contain the
+    single-process two-stage search's, so its recall is at least as high.
+
+    The computation runs on the current Dask scheduler (the default
+    ``distributed.Client`` if one exists). Shards computed on the cluster from
+    a source Dask can read again are recomputed if a worker is lost; shards
+    scattered from the client raise :class:`ShardLostError` instead. A query
+    never returns a partial answer.
+
+    Parameters
+    ----------
+    encoder : fitted encoder or None, default=None
+        If given, :meth:`fit`, :meth:`add` and :meth:`kneighbors` take
+        features and encode them (:func:`packbits`; queries are encoded on the
+        client); otherwise they take packed uint8 codes.
+    n_candidates : int or None, default=None
+        Hamming candidates per shard rescored by cosine; None searches by
+        Hamming distance only. Needs vectors: given to :meth:`fit`, or the
+        unit-normalised features when ``encoder`` is set.
+    split_every : int, default=8
+        Fan-in of the merge tree.
+
+    Attributes
+    ----------
+    codes_ : dask.array.Array of shape (n_samples, n_bytes), uint8
+        Packed codes, persisted; its row chunks are the shards.
+    ids_ : dask.array.Array of shape (n_samples,), int64
+        Global ids, sorted within each shard, unique.
+    vectors_ : dask.array.Array of shape (n_samples, n_dims), float32, or None
+        Unit-normalised rescoring vectors, chunked like ``codes_``.
+    n_bits_ : int
+        Code length (``8 * n_bytes`` for codes given without an encoder).
+    id_ranges_ : ndarray of shape (n_shards, 3), int64
+        Smallest id, largest id and row count of each shard.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np  # doctest: +SKIP
+    >>> from skhash.dask import DaskHashIndex, packbits  # doctest: +SKIP
+    >>> X = da.from_zarr("embeddings.zarr")  # doctest: +SKIP
+    >>> index = DaskHashIndex(encoder=encoder, n_candidates=100).fit(X)  # doctest: +SKIP
+    >>> distances, ids = index.kneighbors(queries, n_neighbors=10)  # doctest: +SKIP
+    """
+
+    _parameter_constraints = {
+        "encoder": [None, object],
+        "n_candidates": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "split_every": [Interval(numbers.Integral, 2, None, closed="left")],
+    }
+
+    def __init__(self, *, encoder=None, n_candidates=None, split_every=8):
+        self.encoder = encoder
+        self.n_candidates = n_candidates
+        self.split_every = split_every
+
+    # -- building -----------------------------------------------------------
+
+    def _prepare(self, X, ids, vectors, first_id, want_vectors):
+        """Lazy, validated ``(n_bits, (codes, ids, vectors))`` for new rows."""
+        if self.encoder is not None:
+            n_bits = _check_encoder(self.encoder)
+            if _is_dask_dataframe(X):
+                raise TypeError(
+                    "X must be a dask array with known chunk sizes; convert a DataFrame "
+                    "with X.to_dask_array(lengths=True)."
+                )
+            X = _as_row_chunked(X, self.encoder, "X")
+            _check_known_chunks(X, "X")
+            codes = packbits(self.encoder, X)
+            if vectors is None and want_vectors:
+                vectors = X
+        else:
+            codes = X
+            if not isinstance(codes, da.Array):
+                raise TypeError(
+                    f"X must be a dask array of packed uint8 codes, got {type(X).__name__}."
+                )
+            if codes.ndim != 2 or codes.dtype != np.uint8:
+                raise ValueError(
+                    "X must be 2-D packed codes of dtype uint8 (np.packbits(bits, axis=1)), "
+                    f"got {codes.ndim}-D {codes.dtype}; or set encoder= to index features."
+                )
+            _check_known_chunks(codes, "X")
+            if codes.numblocks[1] > 1:
+                codes = codes.rechunk({1: -1})
+            n_bits = 8 * codes.shape[1]
+        if want_vectors and vectors is None:
+            raise ValueError(
+                "rescoring vectors are needed (n_candidates is set, or the index holds "
+                "vectors): pass vectors=, or set encoder= so that the features are the vectors."
+            )
+        if not want_vectors and vectors is not None:
+            raise ValueError("this index holds no rescoring vectors; do not pass vectors=.")
+        if ids is None:
+            n = codes.shape[0]
+            ids = da.arange(first_id, first_id + n, chunks=(codes.chunks[0],), dtype=np.int64)
+        else:
+            if not isinstance(ids, da.Array) or ids.ndim != 1:
+                raise TypeError("ids must be a 1-D dask array chunked like X.")
+            if ids.dtype.kind not in "iu":
+                raise ValueError(f"ids must be integers, got dtype {ids.dtype}.")
+            if ids.chunks[0] != codes.chunks[0]:
+                raise ValueError(
+                    f"ids are chunked differently from X: {ids.chunks[0]} rows per chunk "
+                    f"against {codes.chunks[0]}; rechunk ids to X.chunks[0]."
+                )
+        if vectors is not None:
+            if not isinstance(vectors, da.Array) or vectors.ndim != 2:
+                raise TypeError("vectors must be a 2-D dask array chunked like X.")
+            _check_known_chunks(vectors, "vectors")
+            if vectors.chunks[0] != codes.chunks[0]:
+                raise ValueError(
+                    f"vectors are chunked differently from the codes: {vectors.chunks[0]} "
+                    f"rows per chunk against {codes.chunks[0]}. Each shard must hold its "
+                    "own rows' vectors; rechunk vectors to the codes' row chunks."
+                )
+            if vectors.numblocks[1] > 1:
+                vectors = vectors.rechunk({1: -1})
+            vectors = vectors.map_blocks(_unit_rows, dtype=np.float32)
+        return n_bits, _build_shards(codes, ids, vectors)
+
+    @fit_context()
+    def fit(self, X, y=None, *, ids=None, vectors=None):
+        """Build the shards and persist them on the workers.
+
+        Parameters
+        ----------
+        X : dask.array.Array
+            Features of shape (n_samples, n_features) when ``encoder`` is set,
+            else packed codes of shape (n_samples, n_bytes), uint8. Row chunk
+            sizes must be known; each row chunk becomes a shard.
+        y : None
+            Ignored.
+        ids : dask.array.Array of shape (n_samples,), int, default=None
+            Unique global ids, chunked like ``X``; default ``0 .. n_samples - 1``.
+        vectors : dask.array.Array of shape (n_samples, n_dims), default=None
+            Rescoring vectors, chunked like ``X`` along rows; normalised to unit
+            length on the workers. Default: ``X`` when ``encoder`` and
+            ``n_candidates`` are set.
+
+        Returns
+        -------
+        self : DaskHashIndex
+        """
+        want = vectors is not None or self.n_candidates is not None
+        n_bits, (codes, ids_, vectors_) = self._prepare(X, ids, vectors, 0, want)
+        codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_)
+        _check_ids_disjoint(ranges, [ids_])
+        self.codes_, self.ids_, self.vectors_ = codes, ids_, vectors_
+        self.n_bits_ = n_bits
+        self.id_ranges_ = ranges
+        return self
+
+    def add(self, X, *, ids=None, vectors=None):
+        """Add rows as new shards (one per row chunk of ``X``).
+
+        Parameters
+        ----------
+        X, ids, vectors
+            As in :meth:`fit`; default ids continue after the largest id. Vectors
+            are required exactly when the index holds vectors.
+
+        Returns
+        -------
+        self : DaskHashIndex
+            Unchanged if anything fails.
+        """
+        check_is_fitted(self)
+        first = int(self.id_ranges_[:, 1].max()) + 1 if self.id_ranges_[:, 2].any() else 0
+        want = self.vectors_ is not None
+        n_bits, (codes, ids_, vectors_) = self._prepare(X, ids, vectors, first, want)
+        if n_bits != self.n_bits_ or codes.shape[1] != self.codes_.shape[1]:
+            raise ValueError(
+                f"new codes have {codes.shape[1]} bytes per row, the index {self.codes_.shape[1]}."
+            )
+        if vectors_ is not None and vectors_.shape[1] != self.vectors_.shape[1]:
+            raise ValueError(
+                f"new vectors have {vectors_.shape[1]} dimensions, the index "
+                f"{self.vectors_.shape[1]}."
+            )
+        codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_)
+        ranges = np.concatenate([self.id_ranges_, ranges])
+        _check_ids_disjoint(ranges, [self.ids_, ids_])
+        self.codes_ = da.concatenate([self.codes_, codes])
+        self.ids_ = da.concatenate([self.ids_, ids_])
+        if vectors_ is not None:
+            self.vectors_ = da.concatenate([self.vectors_, vectors_])
+        self.id_ranges_ = ranges
+        return self
+
+    def compact(self, target_rows=None):
+        """Merge runs of adjacent small shards into shards of at most ``target_rows``.
+
+        Parameters
+        ----------
+        target_rows : int, default=None
+            Largest merged shard; default the largest current shard. Shards
+            already at least this large are left alone.
+
+        Returns
+        -------
+        self : DaskHashIndex
+        """
+        check_is_fitted(self)
+        sizes = [int(s) for s in self.codes_.chunks[0]]
+        if target_rows is None:
+            target_rows = max(sizes)
+        validate_params(
+            {"target_rows": [Interval(numbers.Integral, 1, None, closed="left")]},
+            "DaskHashIndex.compact",
+            target_rows=target_rows,
+        )
+        merged = []
+        for size in sizes:
+            if size == 0:
+                continue
+            if merged and merged[-1] + size <= target_rows:
+                merged[-1] += size
+            else:
+                merged.append(size)
+        merged = tuple(merged) or (0,)
+        if merged == tuple(sizes):
+            return self
+        chunks = {0: merged}
+        codes = self.codes_.rechunk(chunks)
+        ids = self.ids_.rechunk(chunks)
+        vectors = None if self.vectors_ is None else self.vectors_.rechunk(chunks)
+        # merged shards may interleave ids: sort again within each
+        codes, ids, vectors = _build_shards(codes, ids, vectors)
+        codes, ids, vectors, ranges = _persist_shards(codes, ids, vectors)
+        self.codes_, self.ids_, self.vectors_, self.id_ranges_ = codes, ids, vectors, ranges
+        return self
+
+    # -- searching ----------------------------------------------------------
+
+    def _queries(self, X, query_vectors):
+        if isinstance(X, da.Array):
+            X = X.compute()
+        if self.encoder is not None:
+            words = as_words(self.encoder.packbits(X))
+            if self.vectors_ is not None and query_vectors is None:
+                query_vectors = X
+        else:
+            X = np.asarray(X)
+            if X.ndim != 2 or X.dtype != np.uint8:
+                raise ValueError(
+                    f"X must be 2-D packed uint8 query codes, got {X.ndim}-D {X.dtype}."
+                )
+            if X.shape[1] != self.codes_.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} bytes per row, but the index codes have "
+                    f"{self.codes_.shape[1]} ({self.n_bits_} bits)."
+                )
+            words = as_words(X)
+        if self.vectors_ is None or self.n_candidates is None:
+            return words, None
+        if query_vectors is None:
+            raise ValueError("this index rescores by cosine: pass query_vectors=.")
+        qv = np.asarray(query_vectors)
+        if qv.ndim != 2 or qv.shape != (words.shape[0], self.vectors_.shape[1]):
+            raise ValueError(
+                f"query_vectors must have shape ({words.shape[0]}, {self.vectors_.shape[1]}), "
+                f"got {qv.shape}."
+            )
+        if not np.issubdtype(qv.dtype, np.number):
+            raise ValueError(f"query_vectors must be numeric, got dtype {qv.dtype}.")
+        qv = qv.astype(np.float64)
+        if not np.isfinite(qv).all() or (np.abs(qv) > _FLOAT32_MAX).any():
+            raise ValueError("query_vectors contain NaN, infinity or values beyond float32.")
+        norms = np.linalg.norm(qv, axis=1, keepdims=True)
+        qv = np.divide(qv, norms, out=np.zeros_like(qv), where=norms > 0)
+        return words, np.ascontiguousarray(qv, dtype=np.float32)
+
+    def kneighbors(self, X, n_neighbors=10, return_distance=True, *, query_vectors=None):
+        """The ``n_neighbors`` nearest indexed rows of each query, over all shards.
+
+        Parameters
+        ----------
+        X : array-like
+            Queries, in memory: features when ``encoder`` is set (encoded on the
+            client), else packed uint8 codes of the index's width.
+        n_neighbors : int, default=10
+            Neighbours per query, at most the number of indexed rows.
+        return_distance : bool, default=True
+            Return the distances too.
+        query_vectors : array-like of shape (n_queries, n_dims), default=None
+            Rescoring vectors of the queries; default ``X`` when ``encoder``
+            is set.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Hamming distances (int32), or cosine distances ``1 - cos`` (float32)
+            when rescoring. Only with ``return_distance=True``.
+        ids : ndarray of shape (n_queries, n_neighbors), int64
+            Global ids, nearest first; ties by id.
+        """
+        check_is_fitted(self)
+        n_total = int(self.id_ranges_[:, 2].sum())
+        validate_params(
+            {
+                "n_neighbors": [Interval(numbers.Integral, 1, n_total, closed="both")],
+                "return_distance": ["boolean"],
+            },
+            "DaskHashIndex.kneighbors",
+            n_neighbors=n_neighbors,
+            return_distance=return_distance,
+        )
+        words, qv = self._queries(X, query_vectors)
+        k = int(n_neighbors)
+        rescore = qv is not None
+        n_cand = max(int(self.n_candidates), k) if rescore else None
+        q_words = dask.delayed(words, pure=True)
+        q_vecs = dask.delayed(qv, pure=True) if rescore else None
+        codes = self.codes_.to_delayed().ravel()
+        ids = self.ids_.to_delayed().ravel()
+        vectors = self.vectors_.to_delayed().ravel() if rescore else [None] * len(codes)
+        search = dask.delayed(_shard_search, pure=True)
+        level = [
+            search(c, i, v, q_words, q_vecs, k, n_cand)
+            for c, i, v in zip(codes, ids, vectors, strict=True)
+        ]
+        merge = dask.delayed(_merge_many, pure=True)
+        while len(level) > 1:
+            level = [
+                merge(k, *level[start : start + self.split_every])
+                for start in range(0, len(level), self.split_every)
+            ]
+        dist, found, score = _compute(level[0] if len(level) == 1 else merge(k, *level))
+        distances = score if rescore else dist
+        return (distances, found) if return_distance else found

@@ -1,0 +1,362 @@
+"""skhash.dask on a real two-process LocalCluster (the ``dask_client`` fixture)."""
+
+import os
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+import pandas as pd  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+
+from skhash import BinaryHashEncoder, SimHash  # noqa: E402
+from skhash._hamming import as_words, hamming_knn, pairwise_hamming  # noqa: E402
+from skhash.dask import DaskHashIndex, ShardLostError, packbits, transform  # noqa: E402
+from tests.helpers import FAST  # noqa: E402
+
+CHUNKS = (300, 300, 250, 150)
+
+
+def _random_codes(block_info=None):
+    """Packed 16-bit codes, seeded by block: many ties, recomputable on any worker."""
+    info = block_info[None]
+    rng = np.random.default_rng(info["chunk-location"][0])
+    return rng.integers(0, 256, size=info["chunk-shape"], dtype=np.uint8)
+
+
+def _codes():
+    return da.map_blocks(_random_codes, chunks=(CHUNKS, (2,)), dtype=np.uint8)
+
+
+def _exact(queries, codes, ids, k):
+    """Single-process reference: all distances, sorted by (distance, id)."""
+    dist = pairwise_hamming(as_words(queries), as_words(codes))
+    order = np.lexsort((np.broadcast_to(ids, dist.shape), dist), axis=-1)[:, :k]
+    return np.take_along_axis(dist, order, 1), ids[order]
+
+
+def _unit(X):
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _two_stage(queries, codes, vectors, query_vectors, k, n_candidates):
+    """Single-process two-stage search: Hamming top-n_candidates, then cosine top-k."""
+    _, rows = hamming_knn(as_words(queries), as_words(codes), n_candidates)
+    cos_dist = 1 - np.einsum("qd,qcd->qc", _unit(query_vectors), _unit(vectors)[rows])
+    order = np.lexsort((rows, cos_dist), axis=-1)[:, :k]
+    return np.take_along_axis(cos_dist, order, 1), np.take_along_axis(rows, order, 1)
+
+
+def _recall(found, truth):
+    return np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)])
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def test_packbits_blocks_equal_local_bits(dask_client, fitted, digits):
+    torch = pytest.importorskip("torch")
+    X, _ = digits
+    # column chunks are merged; each row chunk is encoded on a worker (one torch thread)
+    dX = da.from_array(X, chunks=(400, 32))
+    codes = packbits(fitted, dX)
+    assert codes.dtype == np.uint8
+    assert codes.chunks == ((400, 400, 400, 400, 197), (2,))
+    remote = codes.compute()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = fitted.packbits(X)
+        z = fitted.embed(X)
+    finally:
+        torch.set_num_threads(threads)
+    differ = np.unpackbits(remote, axis=1) != np.unpackbits(local, axis=1)
+    # a bit may only differ where the output is within float rounding of 0
+    assert not differ[np.abs(z) > 1e-5].any()
+    assert differ.mean() < 1e-3
+
+
+def test_transform_keeps_chunks_and_equals_local(dask_client, fitted, digits):
+    X, _ = digits
+    bits = transform(fitted, da.from_array(X, chunks=500))
+    assert bits.shape == (len(X), fitted.n_bits)
+    assert bits.chunks == ((500, 500, 500, 297), (fitted.n_bits,))
+    np.testing.assert_array_equal(
+        np.packbits(bits.compute(), axis=1), packbits(fitted, da.from_array(X, chunks=500))
+    )
+
+
+def test_dataframe_columns_index_and_parallel_post_fit(dask_client, digits):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X, _ = digits
+    frame = pd.DataFrame(X[:600], columns=[f"pixel{i}" for i in range(64)])
+    frame.index = frame.index + 1000
+    encoder = BinaryHashEncoder(random_state=0, **FAST).fit(frame.iloc[:300])
+    ddf = dd.from_pandas(frame, npartitions=3)
+    local = encoder.transform(frame)
+
+    out = transform(encoder, ddf)
+    assert list(out.columns) == list(encoder.get_feature_names_out())
+    assert set(out.dtypes) == {np.dtype(np.uint8)}
+    computed = out.compute()
+    np.testing.assert_array_equal(computed.index, frame.index)
+    np.testing.assert_array_equal(computed.to_numpy(), local)
+
+    # a DataFrame has unknown partition lengths: kept, not guessed
+    packed = packbits(encoder, ddf)
+    assert np.isnan(packed.shape[0]) and packed.shape[1] == 2
+    np.testing.assert_array_equal(packed.compute(), np.packbits(local, axis=1))
+
+    # dask-ml's wrapper: DataFrames keep the encoder's column names with pandas output
+    encoder.set_output(transform="pandas")
+    wrapped = wrappers.ParallelPostFit(encoder).transform(ddf)
+    assert list(wrapped.columns) == list(encoder.get_feature_names_out())
+    assert set(wrapped.dtypes) == {np.dtype(np.uint8)}
+    np.testing.assert_array_equal(wrapped.compute().to_numpy(), local)
+
+
+def test_parallel_post_fit_on_dask_array(dask_client, fitted, digits):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X, _ = digits
+    out = wrappers.ParallelPostFit(fitted).transform(da.from_array(X, chunks=600))
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out.compute(), fitted.transform(X))
+
+
+def test_encoding_rejects_bad_input(dask_client, fitted, digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="features"):
+        packbits(fitted, da.from_array(X[:, :10], chunks=100))
+    with pytest.raises(TypeError, match="dask array or a dask DataFrame"):
+        packbits(fitted, X)
+    with pytest.raises(NotFittedError):
+        packbits(BinaryHashEncoder(**FAST), da.from_array(X, chunks=100))
+    bad = X[:200].copy()
+    bad[150, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        packbits(fitted, da.from_array(bad, chunks=100)).compute()
+    named = SimHash(n_bits=8, random_state=0).fit(
+        pd.DataFrame(X, columns=[f"a{i}" for i in range(64)])
+    )
+    wrong = dd.from_pandas(pd.DataFrame(X, columns=[f"b{i}" for i in range(64)]), npartitions=2)
+    with pytest.raises(ValueError, match="feature_names_in_"):
+        transform(named, wrong)
+
+
+# --------------------------------------------------------------------------- index
+
+
+@pytest.mark.parametrize("split_every", [2, 8])
+def test_hamming_search_equals_single_process(dask_client, split_every):
+    codes = _codes()
+    full = codes.compute()
+    index = DaskHashIndex(split_every=split_every).fit(codes)
+    assert index.codes_.chunks[0] == CHUNKS
+    assert index.n_bits_ == 16
+    queries = full[::37]
+    dist, ids = index.kneighbors(queries, n_neighbors=25)
+    ref_dist, ref_ids = hamming_knn(as_words(queries), as_words(full), 25)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(index.kneighbors(queries, 25, return_distance=False), ref_ids)
+
+
+def test_user_ids_interleaved_across_shards_tie_by_id(dask_client):
+    codes = _codes()
+    full = codes.compute()
+    ids = np.random.default_rng(1).permutation(5 * len(full))[: len(full)].astype(np.int64)
+    index = DaskHashIndex(split_every=3).fit(codes, ids=da.from_array(ids, chunks=CHUNKS))
+    queries = full[::50]
+    dist, found = index.kneighbors(queries, n_neighbors=40)
+    ref_dist, ref_ids = _exact(queries, full, ids, 40)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_array_equal(found, ref_ids)
+
+
+def test_rescoring_recall_at_least_single_process(dask_client, fitted, digits):
+    X, _ = digits
+    database, queries = X[300:1500], X[1500:1560]
+    n_candidates = 20
+    index = DaskHashIndex(encoder=fitted, n_candidates=n_candidates, split_every=2)
+    index.fit(da.from_array(database, chunks=300))
+    assert index.vectors_.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(index.vectors_.compute(), axis=1), 1, rtol=1e-6)
+    dist, ids = index.kneighbors(queries, n_neighbors=10)
+
+    single_dist, single_ids = _two_stage(
+        fitted.packbits(queries), fitted.packbits(database), database, queries, 10, n_candidates
+    )
+    truth = np.argsort(-_unit(queries) @ _unit(database).T, axis=1, kind="stable")[:, :10]
+    assert _recall(ids, truth) >= _recall(single_ids, truth)
+    # the shards' candidates contain the single-process ones: the k-th best is never worse
+    assert (dist <= single_dist + 1e-6).all()
+    assert (np.diff(dist, axis=1) >= 0).all()
+
+
+def test_rescoring_with_every_row_a_candidate_is_exact_cosine(dask_client, digits):
+    X, _ = digits
+    rng = np.random.default_rng(0)
+    database, queries = X[:900], X[900:930]
+    codes = np.packbits(rng.integers(0, 2, (900, 8), dtype=np.uint8), axis=1)
+    index = DaskHashIndex(n_candidates=300).fit(
+        da.from_array(codes, chunks=300), vectors=da.from_array(database, chunks=300)
+    )
+    query_codes = np.packbits(rng.integers(0, 2, (30, 8), dtype=np.uint8), axis=1)
+    dist, ids = index.kneighbors(query_codes, 5, query_vectors=queries)
+    cos = _unit(queries) @ _unit(database).T
+    truth = np.argsort(-cos, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(ids, truth)
+    np.testing.assert_allclose(dist, 1 - np.take_along_axis(cos, truth, 1), atol=1e-5)
+
+
+def test_add_and_compact_keep_exact_answers(dask_client):
+    codes = _codes()
+    full = codes.compute()
+    index = DaskHashIndex().fit(codes[:600])
+    index.add(codes[600:850].rechunk(125))
+    index.add(codes[850:].rechunk(50))
+    assert index.codes_.chunks[0] == (300, 300, 125, 125, 50, 50, 50)
+    np.testing.assert_array_equal(index.id_ranges_[:, 2], index.codes_.chunks[0])
+    queries = full[::41]
+    ref = hamming_knn(as_words(queries), as_words(full), 30)
+    before = index.kneighbors(queries, 30)
+    np.testing.assert_array_equal(before[0], ref[0])
+    np.testing.assert_array_equal(before[1], ref[1])
+
+    index.compact()
+    # adjacent small shards merge greedily up to the largest shard (300 rows)
+    assert index.codes_.chunks[0] == (300, 300, 300, 100)
+    after = index.kneighbors(queries, 30)
+    np.testing.assert_array_equal(after[0], ref[0])
+    np.testing.assert_array_equal(after[1], ref[1])
+
+
+def test_add_and_compact_with_vectors_and_interleaved_ids(dask_client, digits):
+    X, _ = digits
+    rng = np.random.default_rng(3)
+    codes = np.packbits(rng.integers(0, 2, (600, 8), dtype=np.uint8), axis=1)
+    ids = rng.permutation(600).astype(np.int64)
+    index = DaskHashIndex(n_candidates=600).fit(
+        da.from_array(codes[:300], chunks=100),
+        ids=da.from_array(ids[:300], chunks=100),
+        vectors=da.from_array(X[:300], chunks=100),
+    )
+    index.add(
+        da.from_array(codes[300:], chunks=100),
+        ids=da.from_array(ids[300:], chunks=100),
+        vectors=da.from_array(X[300:600], chunks=100),
+    )
+    index.compact(target_rows=300)
+    assert index.codes_.chunks[0] == (300, 300)
+    queries = X[1000:1010]
+    dist, found = index.kneighbors(np.zeros((10, 1), np.uint8), 7, query_vectors=queries)
+    cos = _unit(queries) @ _unit(X[:600]).T
+    truth = np.argsort(-cos, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(found, ids[truth])
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_index_rejects_bad_input_and_stays_unchanged(dask_client, digits):
+    X, _ = digits
+    codes = _codes()
+    masked = codes[codes[:, 0] > 100]
+    index = DaskHashIndex()
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        index.fit(masked)
+    assert not hasattr(index, "codes_")
+    with pytest.raises(ValueError, match="uint8"):
+        index.fit(codes.astype(np.int64))
+    with pytest.raises(ValueError, match="chunked differently"):
+        DaskHashIndex(n_candidates=5).fit(codes, vectors=da.from_array(X[:1000], chunks=500))
+    with pytest.raises(ValueError, match="vectors are needed"):
+        DaskHashIndex(n_candidates=5).fit(codes)
+    with pytest.raises(ValueError, match="split_every"):
+        DaskHashIndex(split_every=1).fit(codes)
+    duplicated = da.from_array(np.r_[np.arange(999), 5].astype(np.int64), chunks=CHUNKS)
+    with pytest.raises(ValueError, match="unique"):
+        index.fit(codes, ids=duplicated)
+    nan_vectors = X[:1000].copy()
+    nan_vectors[700, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DaskHashIndex(n_candidates=5).fit(
+            codes, vectors=da.from_array(nan_vectors, chunks=(CHUNKS, 64))
+        )
+    with pytest.raises(NotFittedError):
+        index.kneighbors(codes[:2].compute())
+
+    index.fit(codes)
+    state = (index.codes_, index.ids_, index.id_ranges_.copy())
+    full = codes.compute()
+    with pytest.raises(ValueError, match="bytes per row"):
+        index.kneighbors(np.zeros((2, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        index.kneighbors(full[:2].astype(np.float32))
+    with pytest.raises(ValueError, match="n_neighbors"):
+        index.kneighbors(full[:2], n_neighbors=1001)
+    with pytest.raises(ValueError, match="unique"):
+        index.add(codes[:300], ids=da.arange(0, 300, chunks=300))  # ids already taken
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        index.add(masked)
+    assert index.codes_ is state[0] and index.ids_ is state[1]
+    np.testing.assert_array_equal(index.id_ranges_, state[2])
+    np.testing.assert_array_equal(
+        index.kneighbors(full[:3], 5)[1], hamming_knn(as_words(full[:3]), as_words(full), 5)[1]
+    )
+
+
+def test_rescoring_queries_need_vectors_of_the_right_width(dask_client, digits):
+    X, _ = digits
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (200, 8), np.uint8), axis=1)
+    index = DaskHashIndex(n_candidates=10).fit(
+        da.from_array(codes, chunks=100), vectors=da.from_array(X[:200], chunks=100)
+    )
+    with pytest.raises(ValueError, match="query_vectors"):
+        index.kneighbors(codes[:2])
+    with pytest.raises(ValueError, match="shape"):
+        index.kneighbors(codes[:2], query_vectors=X[:2, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        index.kneighbors(codes[:2], query_vectors=np.full((2, 64), np.nan))
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def _kill(client, address):
+    """End a worker process abruptly (its nanny starts a fresh, empty one)."""
+    try:
+        client.run(os._exit, 1, workers=[address])
+    except Exception:  # noqa: BLE001  (the connection dies with the process)
+        pass
+
+
+def test_lost_worker_recomputed_shards_answer_stays_exact(dask_client):
+    codes = _codes()
+    full = codes.compute()
+    index = DaskHashIndex().fit(codes)
+    queries = full[::53]
+    ref = hamming_knn(as_words(queries), as_words(full), 12)
+    holders = {addr for addrs in dask_client.who_has(index.codes_).values() for addr in addrs}
+    _kill(dask_client, sorted(holders)[0])
+    dist, ids = index.kneighbors(queries, 12)
+    np.testing.assert_array_equal(dist, ref[0])
+    np.testing.assert_array_equal(ids, ref[1])
+
+
+def test_lost_worker_scattered_shards_raise(dask_client):
+    dask_client.wait_for_workers(2, timeout=120)
+    workers = sorted(dask_client.scheduler_info()["workers"])
+    full = _codes().compute()
+    parts = [
+        da.from_delayed(dask_client.scatter(full[:500], workers=[workers[0]]), (500, 2), np.uint8),
+        da.from_delayed(dask_client.scatter(full[500:], workers=[workers[1]]), (500, 2), np.uint8),
+    ]
+    index = DaskHashIndex().fit(da.concatenate(parts))
+    index.kneighbors(full[:3], 5)  # answers while the data lives
+    _kill(dask_client, workers[0])
+    with pytest.raises(ShardLostError, match="scattered from the client"):
+        index.kneighbors(full[:3], 5)
