@@ -182,8 +182,9 @@ def test_frozen_encoder_is_used_as_is_and_never_modified(X, encoder):
 
 class RecordingSimHash(SimHash):
     def fit(self, X, y=None):
-        self.y_seen_ = y
-        return super().fit(X, y)
+        super().fit(X, y)
+        self.y_seen_ = y  # after: SimHash's transactional fit replaces fitted attributes
+        return self
 
 
 def test_encoder_is_cloned_and_gets_y(X):
