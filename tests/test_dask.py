@@ -323,6 +323,50 @@ def test_rescoring_queries_need_vectors_of_the_right_width(dask_client, digits):
         index.kneighbors(codes[:2], query_vectors=np.full((2, 64), np.nan))
 
 
+# --------------------------------------------------------------------------- no torch
+
+
+def test_loaded_encoder_encodes_on_workers_like_locally(dask_client, fitted, digits, tmp_path):
+    X, _ = digits
+    fitted.save(tmp_path / "encoder")
+    loaded = BinaryHashEncoder.load(tmp_path / "encoder")
+    remote = packbits(loaded, da.from_array(X, chunks=500)).compute()
+    z = loaded.embed(X)
+    differ = np.unpackbits(remote, axis=1) != (z > 0)
+    assert not differ[np.abs(z) > 1e-5].any()
+
+
+_NO_TORCH = """
+import sys
+import dask, dask.array as da, numpy as np
+from skhash import BinaryHashEncoder
+from skhash.dask import DaskHashIndex, packbits
+encoder = BinaryHashEncoder.load(sys.argv[1])
+X = np.random.default_rng(0).normal(size=(400, 64)).astype(np.float32)
+with dask.config.set(scheduler="synchronous"):
+    codes = packbits(encoder, da.from_array(X, chunks=100)).compute()
+    index = DaskHashIndex().fit(da.from_array(codes, chunks=150))
+    index.kneighbors(codes[:5], 3)
+    rescoring = DaskHashIndex(encoder=encoder, n_candidates=20).fit(da.from_array(X, chunks=150))
+    rescoring.kneighbors(X[:5], 3)
+assert "torch" not in sys.modules and "skorch" not in sys.modules, "torch was imported"
+"""
+
+
+def test_search_and_loaded_encoder_never_import_torch(fitted, tmp_path):
+    import subprocess
+    import sys
+
+    fitted.save(tmp_path / "encoder")
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, str(tmp_path / "encoder")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 # --------------------------------------------------------------------------- faults
 
 
@@ -349,14 +393,17 @@ def test_lost_worker_recomputed_shards_answer_stays_exact(dask_client):
 
 def test_lost_worker_scattered_shards_raise(dask_client):
     dask_client.wait_for_workers(2, timeout=120)
-    workers = sorted(dask_client.scheduler_info()["workers"])
+    worker = sorted(dask_client.scheduler_info()["workers"])[0]
     full = _codes().compute()
-    parts = [
-        da.from_delayed(dask_client.scatter(full[:500], workers=[workers[0]]), (500, 2), np.uint8),
-        da.from_delayed(dask_client.scatter(full[500:], workers=[workers[1]]), (500, 2), np.uint8),
-    ]
-    index = DaskHashIndex().fit(da.concatenate(parts))
+    source = dask_client.scatter(full, workers=[worker])
+    index = DaskHashIndex().fit(da.from_delayed(source, full.shape, np.uint8).rechunk(250))
     index.kneighbors(full[:3], 5)  # answers while the data lives
-    _kill(dask_client, workers[0])
+    # every copy of the scattered rows and of the shards made from them goes
+    holders = set(dask_client.who_has([source]).get(source.key, ()))
+    for addrs in dask_client.who_has(index.codes_).values():
+        holders.update(addrs)
+    for address in sorted(holders):
+        _kill(dask_client, address)
+    dask_client.wait_for_workers(1, timeout=120)
     with pytest.raises(ShardLostError, match="scattered from the client"):
         index.kneighbors(full[:3], 5)
