@@ -364,18 +364,8 @@ def test_to_faiss_keeps_ids_and_the_exact_top_k(X, encoder):
 # -- scikit-learn's estimator checks ---------------------------------------------------
 
 # Every check that fits runs through the encoder; SimHash keeps them fast.
-EXPECTED_FAILED = {
-    # scikit-learn 1.9's Pipeline sets `_parent_callback_ctx` on the step before
-    # fit and deletes it after; skhash._validation.fit_context treats every
-    # `_name` attribute as fitted state and drops it (to fix there: keep
-    # `_parent_callback_ctx` like the other configuration prefixes)
-    "check_pipeline_consistency": "fit_context drops scikit-learn's _parent_callback_ctx",
-}
-
-
 @parametrize_with_checks(
     [HashIndex(encoder=SimHash(n_bits=16, random_state=0), rescore="float16")],
-    expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
