@@ -5,6 +5,7 @@ network, so that importing this module (and using a loaded encoder, which
 computes with numpy) never imports them.
 """
 
+import copy
 import numbers
 
 import numpy as np
@@ -119,11 +120,29 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``1 / beta_max`` (Gaussian inputs: 0.07 at 8 from 16 to 256 bits, but
         0.13 at 8 and 0.10 at 16 for 1024 bits).
     max_epochs : int, default=40
-        Passes over the data.
+        Passes over the training rows when ``max_steps="auto"``.
+    max_steps : int or "auto", default="auto"
+        Training budget in steps (batches): the steepness and learning-rate
+        schedules run over this many steps, and training stops after them.
+        ``"auto"`` is ``max_epochs`` passes over the training rows (at most
+        ``max_samples``, so at most ``max_epochs * ceil(max_samples /
+        batch_size)`` = 5,120 steps with the defaults); for :meth:`partial_fit`,
+        which cannot know how many rows will come, ``"auto"`` is that largest
+        value. An int sets the budget whatever the number of rows (``max_epochs``
+        is then unused). See ``docs/training_at_scale.md``.
+    max_samples : int, default=32_768
+        Most rows a training sees: with more rows, ``fit`` (and each
+        :meth:`partial_fit` call) draws a seeded uniform sample of this many
+        rows, without replacement, and builds the neighbour graph, the input
+        standardisation and the training on it. This bounds the cost of the
+        neighbour graph (quadratic in the rows) and, with
+        ``max_steps="auto"``, of training: ``fit`` costs about the same for
+        10^5 and 10^6 rows. Up to this many rows every row is used.
     batch_size : int, default=256
         Items per step (each with one neighbour when ``neighbor_weight > 0``).
     lr : float, default=2e-3
-        Initial Adam learning rate, decayed to 0 along a cosine over the epochs.
+        Initial Adam learning rate, decayed to 0 along a cosine over the
+        ``max_steps`` training steps.
     device : str, default="cpu"
         Torch device for training and inference, e.g. ``"cuda"``; ``fit``
         rejects a device this torch build cannot use with a ValueError.
@@ -150,6 +169,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         :meth:`save` writes.
     hidden_layer_sizes_ : tuple of int
         Hidden widths of the trained network (``"auto"`` resolved).
+    n_steps_ : int
+        Training steps (batches) done so far, by ``fit`` or by all
+        :meth:`partial_fit` calls since the first.
     history_ : skorch.History
         Per epoch: ``train_loss``, each loss term, ``beta``, ``vertex_dist``
         (mean distance of a batch's outputs to the nearest vertex), ``ones_min``
@@ -159,7 +181,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         loaded encoder.
     scaler_ : sklearn.preprocessing.StandardScaler
         The standardisation the network applies to its inputs (its mean and
-        scale are also buffers of the torch module).
+        scale are also buffers of the torch module): fitted on the training
+        rows (the sample of ``max_samples`` rows when there are more), or on
+        the first :meth:`partial_fit` chunk.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -198,6 +222,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "teacher_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "beta_max": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_steps": [Options(str, {"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "max_samples": [Interval(numbers.Integral, 2, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "device": [str],
@@ -228,6 +254,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         teacher_temperature=0.05,
         beta_max=16.0,
         max_epochs=40,
+        max_steps="auto",
+        max_samples=32_768,
         batch_size=256,
         lr=2e-3,
         device="cpu",
@@ -250,6 +278,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.teacher_temperature = teacher_temperature
         self.beta_max = beta_max
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
+        self.max_samples = max_samples
         self.batch_size = batch_size
         self.lr = lr
         self.device = device
@@ -323,87 +353,226 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             says what to lower.
         """
         self._check_params()
-        if y is None:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            labels = np.full(len(X), -1, dtype=np.int64)
-        else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            check_classification_targets(y)
-            labels = LabelEncoder().fit_transform(y).astype(np.int64)
+        X, labels = self._validate(X, y, reset=True)
         X32 = _check_float32_range(X)
         device = self._torch_device()
 
         import torch
 
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rows = self._sample_rows(len(X), seed + 4)
+        if rows is not None:
+            X, X32, labels = X[rows], X32[rows], labels[rows]
+        scaler = StandardScaler().fit(X)
+        dataset = self._dataset(X, X32, labels, seed)
+        batch_size, drop_last, n_batches = self._batching(len(X32))
+        steps = self.max_steps if self.max_steps != "auto" else self.max_epochs * n_batches
+        net = self._make_net(
+            seed, scaler, device, steps, batch_size=batch_size, drop_last=drop_last,
+            max_epochs=-(-steps // n_batches), batches_per_epoch=n_batches,
+        )  # fmt: skip
+        # seeds weight initialisation without touching the caller's global RNG
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._train(lambda: net.fit(dataset, y=None))
+        self.scaler_ = scaler
+        self._set_trained(net)
+        return self
+
+    @fit_context(keep_fitted=True)
+    def partial_fit(self, X, y=None):
+        """Train on one chunk of rows: one pass over it, within a budget of ``max_steps``.
+
+        For data that does not fit in memory, or arrives in chunks: call it on
+        each chunk in turn, from a plain loop or from
+        ``dask_ml.wrappers.Incremental``; ``max_epochs`` passes mean calling it
+        on every chunk ``max_epochs`` times. What one call does:
+
+        - the first call fixes the network (its shape and loss settings from the
+          current parameters), the input width and the input standardisation
+          (``scaler_``, fitted on this chunk: give a representative one, e.g.
+          shuffled rows) and the initial weights;
+        - each call builds the neighbour graph *within its chunk* (the partners
+          of the neighbourhood term are the chunk's own rows; a chunk of more
+          than ``max_samples`` rows is sampled down to ``max_samples`` rows, as
+          in ``fit``) and makes one pass over the chunk's rows in shuffled
+          batches (the last call may stop early, at the end of the budget);
+        - the steepness and learning-rate schedules follow the total count of
+          training steps (``n_steps_``) over ``max_steps``, read at each call
+          (``"auto"``: ``max_epochs * ceil(max_samples / batch_size)``); so
+          state ``max_steps`` as the sum of the passes you intend, e.g.
+          ``max_epochs * sum(ceil(len(chunk) / batch_size))``. A call once the
+          budget is spent raises a ValueError.
+
+        Transactional like ``fit``: the network and its optimizer are copied
+        before the update, so a call that fails (bad chunk, wrong width,
+        divergence, Ctrl-C) leaves the encoder exactly as it was before the
+        call. Labels ``y``, when given, are compared within the chunk only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data, at least two rows, with the width of the
+            first chunk.
+        y : array-like of shape (n_samples,), default=None
+            Class labels of the chunk's rows.
+
+        Returns
+        -------
+        self : BinaryHashEncoder
+        """
+        self._check_params()
+        first = "net_" not in vars(self)
+        if first and "module_state_" in vars(self):
+            raise ValueError(
+                "This encoder has weights but no training state (net_), e.g. it was loaded "
+                "from disk: partial_fit cannot continue its training. Call fit, or "
+                "partial_fit on a new encoder."
+            )
+        X, labels = self._validate(X, y, reset=first)
+        X32 = _check_float32_range(X)
+        import torch
+
+        from .callbacks import training_steps
+
+        base = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        done = 0 if first else training_steps(self.net_)
+        budget = self.max_steps
+        if budget == "auto":
+            budget = self.max_epochs * self._batching(self.max_samples)[2]
+        if done >= budget:
+            raise ValueError(
+                f"The training budget max_steps={self.max_steps!r} ({budget} steps) is spent: "
+                f"{done} steps done. Set a larger max_steps (set_params) to train on, or "
+                "call fit to train anew."
+            )
+        # a fresh, reproducible stream of draws for every call
+        seed = int(np.random.SeedSequence([base, done]).generate_state(1)[0] >> 1)
+        rows = self._sample_rows(len(X), seed + 4)
+        if rows is not None:
+            X, X32, labels = X[rows], X32[rows], labels[rows]
+        batch_size, drop_last, _ = self._batching(len(X32))
+        if first:
+            scaler = StandardScaler().fit(X)
+            net = self._make_net(
+                base, scaler, self._torch_device(), budget, batch_size=batch_size,
+                drop_last=drop_last, max_epochs=1, batches_per_epoch="auto",
+            )  # fmt: skip
+        else:
+            scaler = self.scaler_
+            # the update happens on a copy: a failed call leaves net_ whole
+            net = copy.deepcopy(self.net_)
+            # attributes, not set_params: skorch's set_params would re-initialise parts
+            net.batch_size = batch_size
+            net.iterator_train__drop_last = drop_last
+            net.max_steps = budget
+            for name in ("output_scale", "lr_schedule"):
+                dict(net.callbacks_)[name].max_steps = budget
+        dataset = self._dataset(X, X32, labels, seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(base if first else seed)
+            self._train(lambda: net.partial_fit(dataset, y=None, epochs=1))
+        self.scaler_ = scaler
+        self._set_trained(net)
+        return self
+
+    def _validate(self, X, y, *, reset):
+        """Validated X (float64 or float32) and class indices (-1 without ``y``)."""
+        if y is None:
+            X = validate_data(
+                self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+            )
+            return X, np.full(len(X), -1, dtype=np.int64)
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
+        )
+        check_classification_targets(y)
+        return X, LabelEncoder().fit_transform(y).astype(np.int64)
+
+    def _sample_rows(self, n, seed):
+        """Sorted seeded sample of ``max_samples`` of ``n`` rows, or None to use them all."""
+        if n <= self.max_samples:
+            return None
+        return np.sort(np.random.default_rng(seed).choice(n, self.max_samples, replace=False))
+
+    def _batching(self, n):
+        """Batch size, whether to drop the last batch, and batches per pass over ``n`` rows."""
+        batch_size = min(self.batch_size, n)
+        # batch norm needs two rows; a lone last row would also skew RDMReg
+        drop_last = n % batch_size == 1
+        return batch_size, drop_last, n // batch_size if drop_last else -(-n // batch_size)
+
+    def _dataset(self, X, X32, labels, seed):
+        import torch
+
         from ._datasets import NeighborPairDataset
         from ._knn_graph import knn_graph
 
-        scaler = StandardScaler().fit(X)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         neighbors = None
         if self.neighbor_weight > 0:
             # by the cosine of the rows as given, whatever their scale (the helper
             # normalises in float64; a zero row is at distance 1 from every row)
             neighbors, _ = knn_graph(X, self.n_neighbors, metric="cosine", random_state=seed)
-        dataset = NeighborPairDataset(
+        return NeighborPairDataset(
             X32, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
         )
-        net = self._make_net(seed, len(X32), scaler, device)
-        # seeds weight initialisation without touching the caller's global RNG
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            try:
-                net.fit(dataset, y=None)
-            except FloatingPointError as exc:
-                raise FloatingPointError(
-                    f"{exc} Lower lr (now {self.lr!r}) or beta_max (now {self.beta_max!r}), "
-                    "or check the loss weights; the encoder keeps its previous state."
-                ) from exc
-        self.scaler_ = scaler
+
+    def _train(self, run):
+        try:
+            run()
+        except FloatingPointError as exc:
+            raise FloatingPointError(
+                f"{exc} Lower lr (now {self.lr!r}) or beta_max (now {self.beta_max!r}), "
+                "or check the loss weights; the encoder keeps its previous state."
+            ) from exc
+
+    def _set_trained(self, net):
+        from .callbacks import training_steps
+
         self.net_ = net
         self.history_ = net.history
+        self.n_steps_ = training_steps(net)
         self.hidden_layer_sizes_ = self._hidden_layer_sizes()
         self.module_state_ = {
             name: value.detach().cpu().numpy().astype(np.float32, copy=True)
             for name, value in net.module_.state_dict().items()
         }
-        return self
 
     def _objective_settings(self):
         """Encoder parameters resolved for :class:`~skhash._objective.HashingLoss`."""
         return {**self.get_params(deep=False), "temperature": self._temperature()}
 
-    def _make_net(self, seed, n, scaler, device):
+    def _make_net(
+        self, seed, scaler, device, steps, *, batch_size, drop_last, max_epochs, batches_per_epoch
+    ):
         import torch
-        from skorch.callbacks import LRScheduler, PassthroughScoring, ProgressBar
+        from skorch.callbacks import PassthroughScoring, ProgressBar
 
         from ._datasets import BatchLoader
         from ._module import HashMLP
         from ._net import HashNet
         from ._objective import TERM_NAMES, HashingLoss
         from .callbacks import (
+            CosineLRSchedule,
             HypercubeDiagnostics,
             OutputScaleSchedule,
             TrainingLog,
             progress_bar_wanted,
         )
 
-        batch_size = min(self.batch_size, n)
-        # batch norm needs two rows; a lone last row would also skew RDMReg
-        drop_last = n % batch_size == 1
+        # both schedules follow the step count over the budget, not the epochs
         callbacks = [
-            ("output_scale", OutputScaleSchedule(beta_end=self.beta_max)),
+            ("output_scale", OutputScaleSchedule(beta_end=self.beta_max, max_steps=steps)),
             ("diagnostics", HypercubeDiagnostics()),
             # cosine decay: large steps while codes are soft, fine ones once they are binary
-            ("lr_schedule", LRScheduler("CosineAnnealingLR", T_max=self.max_epochs)),
+            ("lr_schedule", CosineLRSchedule(max_steps=steps)),
         ]
         callbacks += [
             (f"{term}_score", PassthroughScoring(name=term, on_train=True)) for term in TERM_NAMES
         ]
         if progress_bar_wanted(self.verbose):
-            n_batches = n // batch_size if drop_last else -(-n // batch_size)
             bar = ProgressBar(
-                batches_per_epoch=n_batches, postfix_keys=["train_loss", *TERM_NAMES]
+                batches_per_epoch=batches_per_epoch, postfix_keys=["train_loss", *TERM_NAMES]
             )
             callbacks.append(("progress_bar", bar))
         return HashNet(
@@ -418,7 +587,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             criterion__seed=seed + 2,
             optimizer=torch.optim.Adam,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=max_epochs,
+            max_steps=steps,
             batch_size=batch_size,
             iterator_train=BatchLoader,
             iterator_train__shuffle=True,

@@ -1,5 +1,7 @@
 """skorch glue: a ``NeuralNet`` whose batches are :class:`~skhash._batch.Batch` objects."""
 
+from itertools import islice
+
 import torch
 from skorch import NeuralNet
 
@@ -22,7 +24,28 @@ class HashNet(NeuralNet):
       (divergence) instead of going on with NaN weights;
     - Ctrl-C (``KeyboardInterrupt``) propagates out of ``fit`` and
       ``partial_fit``; skorch would end training quietly and return.
+
+    And one addition: a budget of training steps, ``max_steps``, over all
+    epochs and ``partial_fit`` calls (counted in ``history``); the epoch that
+    reaches it stops there, the epochs after it train nothing.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of :class:`skorch.NeuralNet`.
+    max_steps : int or None, default=None
+        Most training steps (batches) in all; None: no limit but ``max_epochs``.
     """
+
+    def __init__(self, *args, max_steps=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_steps = max_steps
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if training and iterator is not None and self.max_steps is not None:
+            done = sum(len(row["batches"]) for row in self.history)
+            iterator = islice(iterator, max(self.max_steps - done, 0))
+        return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def infer(self, x, **fit_params):
         return self.module_(x.to(self.device).inputs, **fit_params)

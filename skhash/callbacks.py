@@ -1,9 +1,11 @@
 """skorch callbacks that steer and watch the training of a
 :class:`~skhash.BinaryHashEncoder`.
 
-:class:`OutputScaleSchedule`, :class:`HypercubeDiagnostics` and
-:class:`TrainingLog` are on by default. The first raises the output steepness,
-the second records convergence figures in ``encoder.history_`` (where
+:class:`OutputScaleSchedule`, :class:`CosineLRSchedule`,
+:class:`HypercubeDiagnostics` and :class:`TrainingLog` are on by default. The
+first two steer training step by step over the encoder's budget of steps
+(``max_steps``): the output steepness rises and the learning rate falls; the
+third records convergence figures in ``encoder.history_`` (where
 :mod:`skhash.plotting` reads them), the last prints them, one table row per
 epoch, with ``verbose=1``; then, on an interactive terminal or in a notebook
 (:func:`progress_bar_wanted`), skorch's :class:`~skorch.callbacks.ProgressBar`
@@ -16,6 +18,7 @@ The functions :func:`histogram_counts`, :func:`sparkline` and
 codes, e.g. ``encoder.embed(X)``.
 """
 
+import math
 import sys
 from itertools import cycle
 
@@ -28,6 +31,7 @@ from tabulate import tabulate
 from ._objective import TERM_NAMES
 
 __all__ = [
+    "CosineLRSchedule",
     "HypercubeDiagnostics",
     "OutputScaleSchedule",
     "TrainingLog",
@@ -35,6 +39,7 @@ __all__ = [
     "histogram_counts",
     "progress_bar_wanted",
     "sparkline",
+    "training_steps",
 ]
 
 _SPARK = " ▁▂▃▄▅▆▇█"
@@ -44,34 +49,106 @@ HIST_BINS = 12
 HIST_RANGE = (-1.5, 1.5)
 
 
+def training_steps(net):
+    """Training steps (batches) the net has begun, over all its epochs and ``partial_fit`` calls.
+
+    Read from ``net.history``, the one record that every fit, ``partial_fit``
+    and copy of the net carries along. Inside ``on_batch_begin`` the current
+    batch is counted, so the 0-based index of the running step is one less.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+
+    Returns
+    -------
+    steps : int
+    """
+    return sum(len(row["batches"]) for row in net.history)
+
+
 class OutputScaleSchedule(Callback):
-    """Raise the output steepness ``beta`` of ``tanh(beta * h)`` over the epochs.
+    """Raise the output steepness ``beta`` of ``tanh(beta * h)`` over training.
 
     HashNet's continuation: training starts smooth (``beta_start``), so every
     loss term has gradients, and ends steep (``beta_end``), so outputs sit at the
     hypercube vertices and the thresholded code is what was trained. ``beta``
-    grows geometrically from epoch 1 to the last epoch and is recorded in
-    ``history`` as ``"beta"``. The module must have a ``set_beta`` method, as
+    grows geometrically over the training steps: at step ``s`` (0-based) of a
+    budget of ``max_steps`` it is ``beta_start * (beta_end / beta_start) **
+    (s / (max_steps - 1))``, and stays at ``beta_end`` after the budget. The step
+    count runs on across ``partial_fit`` calls (see :func:`training_steps`).
+    ``history`` records, per epoch, the ``"beta"`` of the epoch's last step.
+    The module must have a ``set_beta`` method, as
     :class:`~skhash._module.HashMLP` has.
 
     Parameters
     ----------
     beta_end : float
-        Steepness during the last epoch (the encoder passes its ``beta_max``).
+        Steepness at the last step (the encoder passes its ``beta_max``).
     beta_start : float, default=1.0
-        Steepness during the first epoch.
+        Steepness at the first step.
+    max_steps : int or None, default=None
+        Training steps of the schedule. None moves ``beta`` once per epoch
+        instead, over ``net.max_epochs`` epochs.
     """
 
-    def __init__(self, *, beta_end, beta_start=1.0):
+    def __init__(self, *, beta_end, beta_start=1.0, max_steps=None):
         self.beta_end = beta_end
         self.beta_start = beta_start
+        self.max_steps = max_steps
 
-    def on_epoch_begin(self, net, **kwargs):
-        epoch = len(net.history)  # 1-based: skorch adds the row before callbacks run
-        progress = (epoch - 1) / max(net.max_epochs - 1, 1)
+    def _set(self, net, progress):
         beta = self.beta_start * (self.beta_end / self.beta_start) ** min(progress, 1.0)
         net.module_.set_beta(beta)
-        net.history.record("beta", beta)
+        return beta
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.max_steps is None:
+            epoch = len(net.history)  # 1-based: skorch adds the row before callbacks run
+            net.history.record("beta", self._set(net, (epoch - 1) / max(net.max_epochs - 1, 1)))
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training and self.max_steps is not None:
+            step = training_steps(net) - 1
+            self._set(net, step / max(self.max_steps - 1, 1))
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.max_steps is not None:
+            net.history.record("beta", float(net.module_.beta))
+
+
+class CosineLRSchedule(Callback):
+    """Cosine decay of the learning rate over a budget of training steps.
+
+    At step ``s`` (0-based) of ``max_steps`` every parameter group of the
+    optimizer gets ``lr_min + (net.lr - lr_min) * (1 + cos(pi * s / max_steps)) / 2``:
+    large steps while the codes are soft, fine ones once they are binary. The
+    step count runs on across ``partial_fit`` calls (see :func:`training_steps`),
+    so a training split into calls follows one schedule. ``history`` records,
+    per epoch, the ``"lr"`` of the epoch's last step.
+
+    Parameters
+    ----------
+    max_steps : int
+        Training steps of the schedule; after them the rate stays at ``lr_min``.
+    lr_min : float, default=0.0
+        Final learning rate.
+    """
+
+    def __init__(self, *, max_steps, lr_min=0.0):
+        self.max_steps = max_steps
+        self.lr_min = lr_min
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        progress = min((training_steps(net) - 1) / max(self.max_steps, 1), 1.0)
+        lr = self.lr_min + (net.lr - self.lr_min) * (1 + math.cos(math.pi * progress)) / 2
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("lr", float(net.optimizer_.param_groups[0]["lr"]))
 
 
 def histogram_counts(values, bins=HIST_BINS, value_range=HIST_RANGE):
@@ -278,7 +355,7 @@ class TrainingLog(PrintLog):
 
     skorch's :class:`~skorch.callbacks.PrintLog` (whose parameters it takes)
     with the columns in the order they are read: ``epoch``, the loss terms (as
-    listed in the encoder's loss-term table), ``train_loss``, ``beta``,
+    listed in the encoder's loss-term table), ``train_loss``, ``beta``, ``lr``,
     ``vertex_dist``, ``hist``, ``ones_min``, ``ones_max``, ``max_corr``,
     anything else, ``dur``. The histogram is framed by ``|`` so that its empty
     outer bins keep their width. Printed only when the net's ``verbose`` is at
@@ -308,6 +385,7 @@ class TrainingLog(PrintLog):
         *TERM_NAMES,
         "train_loss",
         "beta",
+        "lr",
         "vertex_dist",
         "hist",
         "ones_min",

@@ -10,6 +10,7 @@ from skorch.history import History
 from skhash import BinaryHashEncoder
 from skhash._objective import TERM_NAMES
 from skhash.callbacks import (
+    CosineLRSchedule,
     HypercubeDiagnostics,
     OutputScaleSchedule,
     TrainingLog,
@@ -17,6 +18,7 @@ from skhash.callbacks import (
     histogram_counts,
     progress_bar_wanted,
     sparkline,
+    training_steps,
 )
 from tests.helpers import FAST
 
@@ -68,12 +70,69 @@ def test_diagnostics_in_history(fitted):
     assert (last[[2, 9]].sum() / last.sum()) > (first[[2, 9]].sum() / first.sum())
 
 
-def test_output_scale_schedule_is_geometric(fitted):
-    betas = fitted.history_[:, "beta"]
-    assert betas[0] == pytest.approx(1.0)
-    assert betas[-1] == pytest.approx(fitted.beta_max)
-    ratios = np.array(betas[1:]) / np.array(betas[:-1])
-    np.testing.assert_allclose(ratios, ratios[0])
+def test_schedules_follow_the_training_steps(fitted):
+    """beta rises geometrically and lr falls along a cosine, step by step, over the budget."""
+    h = fitted.history_
+    assert fitted.n_steps_ == sum(h[:, "train_batch_count"]) == training_steps(fitted.net_)
+    last_step = np.cumsum(h[:, "train_batch_count"]) - 1  # recorded: each epoch's last step
+    total = fitted.n_steps_
+    expected_beta = fitted.beta_max ** (last_step / (total - 1))
+    np.testing.assert_allclose(h[:, "beta"], expected_beta, rtol=1e-6)
+    assert h[-1, "beta"] == pytest.approx(fitted.beta_max)
+    expected_lr = fitted.lr * (1 + np.cos(np.pi * last_step / total)) / 2
+    np.testing.assert_allclose(h[:, "lr"], expected_lr, rtol=1e-6)
+
+
+def test_max_steps_sets_the_budget_whatever_the_epochs(digits):
+    X, _ = digits
+    # 300 rows in batches of 256: 2 steps per epoch; 5 steps = 2 full epochs + 1 step
+    enc = BinaryHashEncoder(random_state=0, **{**FAST, "max_steps": 5}).fit(X[:300])
+    assert enc.n_steps_ == 5
+    assert list(enc.history_[:, "train_batch_count"]) == [2, 2, 1]
+    assert enc.history_[-1, "beta"] == pytest.approx(enc.beta_max)
+    assert enc.history_[-1, "lr"] == pytest.approx(enc.lr * (1 + np.cos(np.pi * 4 / 5)) / 2)
+
+
+class _Module:
+    def set_beta(self, beta):
+        self.beta = beta
+
+
+class _Net:
+    """The parts of a skorch net the schedules use."""
+
+    max_epochs = 3
+    lr = 0.5
+
+    def __init__(self):
+        import torch
+
+        self.module_ = _Module()
+        self.history = History()
+        self.optimizer_ = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=self.lr)
+
+    def step(self, callbacks):
+        if not self.history or len(self.history[-1, "batches"]) == 2:
+            self.history.new_epoch()
+        self.history.new_batch()  # as skorch's own on_batch_begin does
+        for cb in callbacks:
+            cb.on_batch_begin(self, training=True)
+
+
+def test_step_schedules_count_steps_across_epochs():
+    net = _Net()
+    beta = OutputScaleSchedule(beta_end=16.0, max_steps=5)
+    lr = CosineLRSchedule(max_steps=4)
+    seen = []
+    for _ in range(6):
+        net.step([beta, lr])
+        seen.append((net.module_.beta, net.optimizer_.param_groups[0]["lr"]))
+    betas, lrs = np.array(seen).T
+    np.testing.assert_allclose(betas, [1, 2, 4, 8, 16, 16])  # then stays at beta_end
+    np.testing.assert_allclose(
+        lrs, 0.5 * (1 + np.cos(np.pi * np.array([0, 1, 2, 3, 4, 4]) / 4)) / 2
+    )
+    assert training_steps(net) == 6
 
 
 def test_verbose_0_prints_nothing(digits, capfd):

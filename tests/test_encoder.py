@@ -443,3 +443,28 @@ def test_inference_uses_the_fitted_width_not_a_changed_parameter(small_fitted, s
     enc.set_params(n_bits=3)
     np.testing.assert_array_equal(enc.embed(small), small_fitted.embed(small))
     assert len(enc.get_feature_names_out()) == 8
+
+
+# --- issue 13: a training budget in steps, a bounded sample of rows ---------------------------
+
+
+def test_more_rows_than_max_samples_train_on_a_seeded_sample(small):
+    X = np.vstack([small, small[::-1] + 0.5])  # 120 rows
+    enc = BinaryHashEncoder(**{**K, "batch_size": 16}, max_samples=48).fit(X)
+    assert enc.scaler_.n_samples_seen_ == 48  # the standardisation sees the sample only
+    assert enc.n_steps_ == K["max_epochs"] * 3  # passes over 48 rows, not 120
+    again = BinaryHashEncoder(**{**K, "batch_size": 16}, max_samples=48).fit(X)
+    np.testing.assert_array_equal(again.embed(X), enc.embed(X))
+    other = BinaryHashEncoder(**{**K, "batch_size": 16, "random_state": 1}, max_samples=48)
+    assert other.fit(X).scaler_.mean_.tolist() != enc.scaler_.mean_.tolist()  # another sample
+
+
+def test_max_samples_at_or_above_n_uses_every_row(small, small_fitted):
+    enc = BinaryHashEncoder(**K, max_samples=len(small)).fit(small)
+    np.testing.assert_array_equal(enc.embed(small), small_fitted.embed(small))
+    assert enc.scaler_.n_samples_seen_ == len(small)
+
+
+def test_auto_budget_is_max_epochs_passes(small_fitted, small):
+    # 60 rows, batches of min(256, 60): one step per pass
+    assert small_fitted.n_steps_ == K["max_epochs"] == len(small_fitted.history_)
