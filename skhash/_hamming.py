@@ -101,34 +101,47 @@ def _sort_pairs(dist, idx):
 # displaces it: ties are broken by index without comparing indices.
 
 
+# Distances of this many codes are computed into a buffer by a branch-free
+# (vectorisable) loop before the rarely taken heap test.
+_TILE = 512
+
+
 @njit(inline="always")
 def _scan_1word(w0, block, offset, dist, idx, k):
     worst = dist[0]
-    for j in range(block.shape[0]):
-        d = np.int32(_popcount(w0 ^ block[j, 0]))
-        if d < worst:
-            dist[0] = d
-            idx[0] = j + offset
-            _sift_down(dist, idx, k)
-            worst = dist[0]
+    buffer = np.empty(_TILE, dtype=np.int32)
+    for start in range(0, block.shape[0], _TILE):
+        tile = block[start : start + _TILE]
+        for j in range(tile.shape[0]):
+            buffer[j] = np.int32(_popcount(w0 ^ tile[j, 0]))
+        for j in range(tile.shape[0]):
+            if buffer[j] < worst:
+                dist[0] = buffer[j]
+                idx[0] = j + start + offset
+                _sift_down(dist, idx, k)
+                worst = dist[0]
 
 
 @njit(inline="always")
 def _scan_4words(query, block, offset, dist, idx, k):
     w0, w1, w2, w3 = query[0], query[1], query[2], query[3]
     worst = dist[0]
-    for j in range(block.shape[0]):
-        d = np.int32(
-            _popcount(w0 ^ block[j, 0])
-            + _popcount(w1 ^ block[j, 1])
-            + _popcount(w2 ^ block[j, 2])
-            + _popcount(w3 ^ block[j, 3])
-        )
-        if d < worst:
-            dist[0] = d
-            idx[0] = j + offset
-            _sift_down(dist, idx, k)
-            worst = dist[0]
+    buffer = np.empty(_TILE, dtype=np.int32)
+    for start in range(0, block.shape[0], _TILE):
+        tile = block[start : start + _TILE]
+        for j in range(tile.shape[0]):
+            buffer[j] = np.int32(
+                _popcount(w0 ^ tile[j, 0])
+                + _popcount(w1 ^ tile[j, 1])
+                + _popcount(w2 ^ tile[j, 2])
+                + _popcount(w3 ^ tile[j, 3])
+            )
+        for j in range(tile.shape[0]):
+            if buffer[j] < worst:
+                dist[0] = buffer[j]
+                idx[0] = j + start + offset
+                _sift_down(dist, idx, k)
+                worst = dist[0]
 
 
 @njit(inline="always")

@@ -1,6 +1,8 @@
 """Tests of HammingNeighbors, the unsupervised Hamming index."""
 
 import copy
+import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -9,6 +11,8 @@ from scipy.sparse import csr_matrix
 from sklearn.base import is_classifier
 from sklearn.neighbors import NearestNeighbors
 
+import skhash
+import skhash._neighbors._base as neighbors_base
 from skhash import HammingNeighbors
 from skhash.metrics import distance_recall_at_k
 from tests.neighbors_helpers import clustered_data, reference_knn, uniform_data
@@ -309,3 +313,55 @@ def test_is_an_index_not_a_classifier():
 def test_constructor_arguments_are_keyword_only():
     with pytest.raises(TypeError):
         HammingNeighbors(3)
+
+
+@pytest.fixture(scope="module")
+def nndescent_pynndescent_graph(clustered):
+    """An index whose graph PyNNDescent builds (above the exact-graph size)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(neighbors_base, "_EXACT_GRAPH_MAX_SAMPLES", 1000)
+        return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
+            clustered[0]
+        )
+
+
+def test_graph_is_exact_for_small_n_and_pynndescent_above(
+    nndescent_clustered, nndescent_pynndescent_graph, clustered
+):
+    database, queries = clustered
+    true_dist, _ = reference_knn(queries, database, 10)
+    exact_graph = nndescent_clustered
+    # below the threshold every code links to its 23 exact nearest others
+    rows = np.arange(0, len(database), 97)
+    # the 24 nearest including the code itself (at 0), minus one 0
+    ref_dist = reference_knn(database[rows], database, 24)[0][:, 1:]
+    for row, ref in zip(rows, ref_dist, strict=True):
+        links = exact_graph.graph_indices_[
+            exact_graph.graph_indptr_[row] : exact_graph.graph_indptr_[row + 1]
+        ]
+        link_dist = np.count_nonzero(database[links] != database[row], axis=1)
+        assert row not in links
+        # the nearest 23 of its links (reverse edges come on top) are the exact ones
+        np.testing.assert_array_equal(np.sort(link_dist)[:23], ref)
+    graph = nndescent_pynndescent_graph
+    assert graph.fit_method_ == "nndescent"
+    assert distance_recall_at_k(true_dist, graph.kneighbors(queries)[0]) >= 0.95
+    assert not np.array_equal(graph.graph_indices_, exact_graph.graph_indices_)
+
+
+def test_import_loads_neither_torch_nor_skorch():
+    code = (
+        "import sys; from skhash import HammingNeighbors, HammingKNeighborsClassifier; "
+        "import skhash.metrics; "
+        "print(sorted(m for m in ('torch', 'skorch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_names_resolve_lazily():
+    assert {"HammingNeighbors", "HammingKNeighborsClassifier", "HashIndex"} <= set(skhash.__all__)
+    assert set(skhash.__all__) <= set(dir(skhash))
+    assert skhash.HammingNeighbors is HammingNeighbors
+    with pytest.raises(AttributeError, match="no attribute 'Missing'"):
+        skhash.Missing  # noqa: B018
