@@ -10,7 +10,6 @@ them: :class:`~skhash.HammingNeighbors` (an unsupervised index) and
 # Authors: The skhash developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import functools
 import numbers
 
 import numpy as np
@@ -25,12 +24,7 @@ from .._knn_graph import drop_self, knn_graph
 from .._threads import numba_threads
 from .._validation import Interval, Options, validate_parameter_constraints
 
-__all__ = [
-    "HammingNeighborsBase",
-    "KNeighborsMixin",
-    "RadiusNeighborsMixin",
-    "keep_sklearn_context",
-]
+__all__ = ["HammingNeighborsBase", "KNeighborsMixin", "RadiusNeighborsMixin"]
 
 # `python benchmarks/neighbors_crossover.py`: NN-descent QPS 1.7x brute at 3e5, 5.6x at 1e6
 _AUTO_BRUTE_MAX_SAMPLES = 1_000_000
@@ -43,31 +37,6 @@ _EXACT_GRAPH_MAX_SAMPLES = 200_000
 
 _POSITIVE_INT = Interval(numbers.Integral, 1, None, closed="left")
 _MODES = Options(str, {"connectivity", "distance"})
-
-
-# Set on an estimator by scikit-learn's callback machinery (Pipeline, GridSearchCV)
-# around its fit and deleted by it afterwards: not fitted state.
-_SKLEARN_CONTEXT = ("_parent_callback_ctx", "_skl_callbacks", "_callback_fit_ctx")
-
-
-def keep_sklearn_context(fit):
-    """Keep scikit-learn's callback attributes across a transactional fit.
-
-    ``fit_context`` treats every ``_name`` attribute as fitted state and
-    replaces it; scikit-learn's ``Pipeline`` then fails deleting the context it
-    set. Outermost decorator of ``fit``; unneeded once ``skhash._validation``
-    leaves these names alone.
-    """
-
-    @functools.wraps(fit)
-    def wrapper(self, *args, **kwargs):
-        saved = {key: vars(self)[key] for key in _SKLEARN_CONTEXT if key in vars(self)}
-        try:
-            return fit(self, *args, **kwargs)
-        finally:
-            self.__dict__.update(saved)
-
-    return wrapper
 
 
 class HammingNeighborsBase(BaseEstimator):

@@ -8,7 +8,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._validation import fit_context
-from ._base import HammingNeighborsBase, KNeighborsMixin, keep_sklearn_context
+from ._base import HammingNeighborsBase, KNeighborsMixin
 
 __all__ = ["HammingKNeighborsClassifier"]
 
@@ -96,7 +96,6 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
     array(['a', 'b'], dtype='<U1')
     """
 
-    @keep_sklearn_context
     @fit_context()
     def fit(self, X, y):
         """Index the codes ``X`` with their class labels ``y``.

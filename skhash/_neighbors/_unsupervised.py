@@ -8,7 +8,6 @@ from ._base import (
     HammingNeighborsBase,
     KNeighborsMixin,
     RadiusNeighborsMixin,
-    keep_sklearn_context,
 )
 
 __all__ = ["HammingNeighbors"]
@@ -129,7 +128,6 @@ class HammingNeighbors(KNeighborsMixin, RadiusNeighborsMixin, HammingNeighborsBa
     array([[1, 0]])
     """
 
-    @keep_sklearn_context
     @fit_context()
     def fit(self, X, y=None):
         """Index the codes ``X``.
