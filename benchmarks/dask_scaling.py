@@ -129,10 +129,15 @@ def bench_workers(n_workers, args, encoders, base, noise, queries, query_codes):
         index = DaskHashIndex().fit(codes)
         full = codes.compute()
         for n_q in (1, 100, len(queries)):
-            seconds, (dist, ids) = best_of(lambda n=n_q: index.kneighbors(query_codes[:n], 10))
-            ref = _single(query_codes[:n_q], full)[1]
-            assert np.array_equal(ids, ref[1]) and np.array_equal(dist, ref[0])
-            search_rows.append((n_workers, n_q, seconds))
+            times = []
+            for repeat in range(3):
+                # other queries each time: identical graphs could reuse results
+                batch = np.roll(query_codes, 7 * repeat, axis=0)[:n_q]
+                seconds, (dist, ids) = timed(lambda b=batch: index.kneighbors(b, 10))
+                ref = _single(batch, full)[1]
+                assert np.array_equal(ids, ref[1]) and np.array_equal(dist, ref[0])
+                times.append(seconds)
+            search_rows.append((n_workers, n_q, min(times)))
         return encode_rows, search_rows, bits, len(index.codes_.chunks[0]), full
     finally:
         client.close()
@@ -246,13 +251,13 @@ def main(argv=None):
     print(f"\nSearch (k=10, exact Hamming, {n_shards} shards; best of 3)\n")
     print_header("workers", "queries per call", "seconds per call", "queries/s", left=1)
     for n_workers, n_q, seconds in search_rows:
-        print_row(n_workers, n_q, f"{seconds:.3f}", f"{n_q / seconds:,.0f}")
+        print_row(n_workers, n_q, f"{seconds:.4f}", f"{n_q / seconds:,.0f}")
     for n_q in (1, len(query_codes)):
         seconds = min(_single(query_codes[:n_q], full)[0] for _ in range(3))
         print_row(
             "-",
             f"{n_q} (single process, 1 numba thread)",
-            f"{seconds:.3f}",
+            f"{seconds:.4f}",
             f"{n_q / seconds:,.0f}",
         )
     n_bytes = -(-args.n_bits // 8)

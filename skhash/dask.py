@@ -35,7 +35,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._hamming import as_words, hamming_knn
 from ._threads import numba_threads
-from ._validation import Interval, fit_context, validate_params
+from ._validation import (
+    Interval,
+    fit_context,
+    validate_parameter_constraints,
+    validate_params,
+)
 
 __all__ = ["DaskHashIndex", "ShardLostError", "packbits", "transform"]
 
@@ -397,9 +402,10 @@ class DaskHashIndex(BaseEstimator):
         features and encode them (:func:`packbits`; queries are encoded on the
         client); otherwise they take packed uint8 codes.
     n_candidates : int or None, default=None
-        Hamming candidates per shard rescored by cosine; None searches by
-        Hamming distance only. Needs vectors: given to :meth:`fit`, or the
-        unit-normalised features when ``encoder`` is set.
+        Hamming candidates per shard rescored by cosine (at least
+        ``n_neighbors`` are taken); None searches by Hamming distance only.
+        Needs vectors: given to :meth:`fit`, or the unit-normalised features
+        when ``encoder`` is set.
     split_every : int, default=8
         Fan-in of the merge tree.
 
@@ -435,6 +441,12 @@ class DaskHashIndex(BaseEstimator):
         self.encoder = encoder
         self.n_candidates = n_candidates
         self.split_every = split_every
+
+    def _validate_params(self):
+        # fit validates through fit_context; set_params may change them later
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), type(self).__name__
+        )
 
     # -- building -----------------------------------------------------------
 
@@ -549,6 +561,7 @@ class DaskHashIndex(BaseEstimator):
             Unchanged if anything fails.
         """
         check_is_fitted(self)
+        self._validate_params()
         first = int(self.id_ranges_[:, 1].max()) + 1 if self.id_ranges_[:, 2].any() else 0
         want = self.vectors_ is not None
         n_bits, (codes, ids_, vectors_) = self._prepare(X, ids, vectors, first, want)
@@ -679,6 +692,7 @@ class DaskHashIndex(BaseEstimator):
             Global ids, nearest first; ties by id.
         """
         check_is_fitted(self)
+        self._validate_params()
         n_total = int(self.id_ranges_[:, 2].sum())
         validate_params(
             {

@@ -298,6 +298,10 @@ def test_index_rejects_bad_input_and_stays_unchanged(dask_client, digits):
         index.kneighbors(full[:2].astype(np.float32))
     with pytest.raises(ValueError, match="n_neighbors"):
         index.kneighbors(full[:2], n_neighbors=1001)
+    index.set_params(split_every=1)
+    with pytest.raises(ValueError, match="split_every"):
+        index.kneighbors(full[:2])
+    index.set_params(split_every=8)
     with pytest.raises(ValueError, match="unique"):
         index.add(codes[:300], ids=da.arange(0, 300, chunks=300))  # ids already taken
     with pytest.raises(ValueError, match="unknown chunk sizes"):
