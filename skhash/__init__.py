@@ -16,6 +16,7 @@ _LAZY = {
     "PCAITQ": ("._baselines", "PCAITQ"),
     "SimHash": ("._baselines", "SimHash"),
     "callbacks": (".callbacks", None),
+    "export": (".export", None),
     "losses": (".losses", None),
     "metrics": (".metrics", None),
     "plotting": (".plotting", None),
