@@ -173,7 +173,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Training steps (batches) done so far, by ``fit`` or by all
         :meth:`partial_fit` calls since the first.
     history_ : skorch.History
-        Per epoch: ``train_loss``, each loss term, ``beta``, ``vertex_dist``
+        Per epoch (per call of :meth:`partial_fit`): ``train_loss``, each loss
+        term, ``train_batch_count`` (steps), ``beta`` and ``lr`` (at the
+        epoch's last step), ``vertex_dist``
         (mean distance of a batch's outputs to the nearest vertex), ``ones_min``
         and ``ones_max`` (extreme per-bit shares of ones), ``max_corr``, ``hist``
         (a one-line histogram) and ``hist_counts`` (its 12 bin counts).
