@@ -6,6 +6,7 @@ computes with numpy) never imports them.
 """
 
 import copy
+import hashlib
 import numbers
 
 import numpy as np
@@ -397,8 +398,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         - each call builds the neighbour graph *within its chunk* (the partners
           of the neighbourhood term are the chunk's own rows; a chunk of more
           than ``max_samples`` rows is sampled down to ``max_samples`` rows, as
-          in ``fit``) and makes one pass over the chunk's rows in shuffled
-          batches (the last call may stop early, at the end of the budget);
+          in ``fit``; a chunk seen again, e.g. in the next pass, reuses its
+          graph: the graphs of the most recent chunks, at most ``max_samples``
+          rows in all, are kept) and makes one pass over the chunk's rows in
+          shuffled batches (the last call may stop early, at the end of the
+          budget);
         - the steepness and learning-rate schedules follow the total count of
           training steps (``n_steps_``) over ``max_steps``, read at each call
           (``"auto"``: ``max_epochs * ceil(max_samples / batch_size)``); so
@@ -470,10 +474,21 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             net.max_steps = budget
             for name in ("output_scale", "lr_schedule"):
                 dict(net.callbacks_)[name].max_steps = budget
-        dataset = self._dataset(X, X32, labels, seed)
+        graphs, key = dict(getattr(self, "_chunk_graphs", {})), None
+        if rows is None and self.neighbor_weight > 0:
+            # a chunk seen again (the next pass) reuses its graph, a function of the
+            # rows and n_neighbors (an approximate one, above 60,000 rows, as drawn)
+            digest = hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=16).hexdigest()
+            key = (digest, X.shape, X.dtype.str, self.n_neighbors)
+        dataset = self._dataset(X, X32, labels, seed, neighbors=graphs.pop(key, None))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(base if first else seed)
             self._train(lambda: net.partial_fit(dataset, y=None, epochs=1))
+        if key is not None:  # most recent last; at most max_samples rows' graphs kept
+            graphs[key] = dataset.neighbors.numpy()
+            while sum(len(g) for g in graphs.values()) > self.max_samples:
+                del graphs[next(iter(graphs))]
+        self._chunk_graphs = graphs
         self.scaler_ = scaler
         self._set_trained(net)
         return self
@@ -504,14 +519,13 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         drop_last = n % batch_size == 1
         return batch_size, drop_last, n // batch_size if drop_last else -(-n // batch_size)
 
-    def _dataset(self, X, X32, labels, seed):
+    def _dataset(self, X, X32, labels, seed, neighbors=None):
         import torch
 
         from ._datasets import NeighborPairDataset
         from ._knn_graph import knn_graph
 
-        neighbors = None
-        if self.neighbor_weight > 0:
+        if neighbors is None and self.neighbor_weight > 0:
             # by the cosine of the rows as given, whatever their scale (the helper
             # normalises in float64; a zero row is at distance 1 from every row)
             neighbors, _ = knn_graph(X, self.n_neighbors, metric="cosine", random_state=seed)

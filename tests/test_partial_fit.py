@@ -261,3 +261,23 @@ def test_plain_loop_over_dask_blocks(data):
         enc.partial_fit(block.compute())
     loop = train_in_chunks(data, passes=1, max_steps=8)
     np.testing.assert_array_equal(enc.embed(data), loop.embed(data))
+
+
+def test_a_chunk_seen_again_reuses_its_graph(data, monkeypatch):
+    import skhash._knn_graph
+
+    calls = []
+    original = skhash._knn_graph.knn_graph
+
+    def counted(X, *args, **kwargs):
+        calls.append(len(X))
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(skhash._knn_graph, "knn_graph", counted)
+    cached = train_in_chunks(data, passes=2, max_steps=16)
+    assert calls == [60] * 4  # the second pass finds every chunk's graph
+    calls.clear()
+    # graphs of at most max_samples rows are kept: here one chunk's, so none is found again
+    small_cache = train_in_chunks(data, passes=2, max_steps=16, max_samples=64)
+    assert calls == [60] * 8
+    np.testing.assert_array_equal(cached.embed(data), small_cache.embed(data))
