@@ -72,27 +72,42 @@ def slices(kind, n_bits, gen, n_proj=256):
 # (a) the stall ---------------------------------------------------------------
 
 
-def stall_run(n_bits, kind, steps, n=4000, batch=256, seed=0, every=25):
-    """tanh(linear) map on Gaussian rows, RDMReg only; vertex distance over steps."""
+def stall_run(model, n_bits, kind, steps, seed=0, every=25):
+    """RDMReg only, vertex distance over steps, for one of two models.
+
+    ``"free"``: 512 free, unbounded points from a standard Gaussian (full batch, Adam
+    0.1, cosine decay), as in ``examples/plot_smoke_test.py``. ``"tanh"``: a linear
+    map with ``tanh`` outputs from 4,000 Gaussian rows (width = bits; batches of 256,
+    Adam 0.01), the method author's network setting.
+    """
     gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, n_bits, generator=gen)
     torch.manual_seed(seed)
-    net = torch.nn.Linear(n_bits, n_bits)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    if model == "free":
+        X = torch.randn(512, n_bits, generator=gen).requires_grad_()
+        params, lr, forward = [X], 0.1, lambda x: x
+    else:
+        X = torch.randn(4000, n_bits, generator=gen)
+        net = torch.nn.Linear(n_bits, n_bits)
+        params, lr, forward = net.parameters(), 1e-2, lambda x: torch.tanh(net(x))
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if model == "free" else None
     curve = []
     for step in range(steps + 1):
         if step % every == 0 or step == steps:
-            with torch.no_grad():  # on 1,000 rows: the 1,024-bit forward pass is costly
-                curve.append((step, vertex_distance(torch.tanh(net(X[:1000])))))
+            with torch.no_grad():  # on 1,000 rows at most: the 1,024-bit forward pass is costly
+                curve.append((step, vertex_distance(forward(X[:1000]))))
         if step == steps:
             break
-        z = torch.tanh(net(X[torch.randint(n, (batch,), generator=gen)]))
+        rows = torch.randint(len(X), (256,), generator=gen) if model == "tanh" else slice(None)
+        z = forward(X[rows])
         loss = rdmreg(z, sample_hypercube(z.shape, generator=gen), slices(kind, n_bits, gen))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
     with torch.no_grad():
-        codes = (net(X) > 0).numpy().astype(np.uint8)
+        codes = (forward(X) > 0).numpy().astype(np.uint8)
     return np.array(curve), code_figures(codes)
 
 
@@ -216,27 +231,30 @@ def main(argv=None):
     print(machine_line(threads=torch.get_num_threads()), flush=True)
     args.figures.mkdir(parents=True, exist_ok=True)
     if "stall" in args.parts:
-        print(f"\n## (a) RDMReg alone, tanh(linear) map, {args.steps} steps\n")
-        print_header("bits", "slices", "vertex dist", "max corr", "distinct / random", left=2)
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+        print(f"\n## (a) RDMReg alone, {args.steps} steps\n")
+        print_header("model", "bits", "slices", "vertex dist", "max corr", "distinct / random",
+                     left=3)  # fmt: skip
+        fig, axes = plt.subplots(2, 2, figsize=(11, 7.2), layout="constrained")
         colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(args.bits)))
-        final = {}
-        for b, color in zip(args.bits, colors, strict=True):
-            for kind, style in ((("sphere",), "--"), (("active", 8), "-")):
-                curve, fig_ = stall_run(b, kind, args.steps)
-                final[b, kind[0]] = curve[-1, 1]
-                axes[0].plot(*curve.T, style, color=color, label=f"{b} bits" * (style == "-"))
-                print_row(b, kind[0], f"{curve[-1, 1]:.3f}", f"{fig_['max_corr']:.3f}",
-                          f"{fig_['distinct_ratio']:.3f}")  # fmt: skip
-        for kind, style in (("sphere", "o--"), ("active", "s-")):
-            axes[1].plot(args.bits, [final[b, kind] for b in args.bits], style, label=kind)
-        axes[0].set(xlabel="step", ylabel="mean distance to nearest vertex", ylim=(0, 0.8),
-                    title="solid: active (8 dims), dashed: sphere (dense)")  # fmt: skip
-        axes[0].legend(fontsize="small")
-        axes[1].set(xscale="log", xlabel="bits", ylabel=f"distance after {args.steps} steps",
-                    ylim=(0, 0.8), title="final distance by code length")  # fmt: skip
-        axes[1].legend()
-        fig.suptitle("RDMReg alone (no batch norm, no steepness schedule): the dense-slice stall")
+        for row, model in zip(axes, ("free", "tanh"), strict=True):
+            final = {}
+            for b, color in zip(args.bits, colors, strict=True):
+                for kind, style in ((("sphere",), "--"), (("active", 8), "-")):
+                    curve, fig_ = stall_run(model, b, kind, args.steps)
+                    final[b, kind[0]] = curve[-1, 1]
+                    row[0].plot(*curve.T, style, color=color, label=f"{b} bits" * (style == "-"))
+                    print_row(model, b, kind[0], f"{curve[-1, 1]:.3f}", f"{fig_['max_corr']:.3f}",
+                              f"{fig_['distinct_ratio']:.3f}")  # fmt: skip
+            for kind, style in (("sphere", "o--"), ("active", "s-")):
+                row[1].plot(args.bits, [final[b, kind] for b in args.bits], style, label=kind)
+            what = "free Gaussian points" if model == "free" else "tanh(linear map)"
+            row[0].set(xlabel="step", ylabel="mean distance to nearest vertex", ylim=(0, 0.8),
+                       title=f"{what}; solid: active (8 dims), dashed: sphere")  # fmt: skip
+            row[0].legend(fontsize="small")
+            row[1].set(xscale="log", xlabel="bits", ylabel=f"distance after {args.steps} steps",
+                       ylim=(0, 0.8), title=f"{what}: final distance by code length")  # fmt: skip
+            row[1].legend()
+        fig.suptitle("RDMReg alone (no batch norm, no steepness schedule): dense vs active slices")
         fig.savefig(args.figures / "open_question_stall.png", dpi=90)
     if "parity" in args.parts:
         runs = {
