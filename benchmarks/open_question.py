@@ -223,6 +223,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variants", nargs="+", default=list(ENCODER_VARIANTS))
+    parser.add_argument("--corpus", choices=["fortunes", "manpages"], default="fortunes")
     parser.add_argument("--n-database", type=int, default=None)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--figures", type=Path, default=FIGURES)
@@ -293,10 +294,10 @@ def main(argv=None):
         fig.suptitle("Planted parity b_k = b_i b_j: uniform 1-D and 2-D marginals, 2^12 codes")
         fig.savefig(args.figures / "open_question_parity.png", dpi=90)
     if "encoder" in args.parts:
-        Xdb, Xq = load_corpus("fortunes", n_database=args.n_database)
+        Xdb, Xq = load_corpus(args.corpus, n_database=args.n_database)
         true = float_ranking(Xdb, Xq, 10)
         params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
-        print("\n## (d) encoder variants, fortunes, 64 bits, 2,000 held-out queries\n")
+        print(f"\n## (d) encoder variants, {args.corpus}, 64 bits, 2,000 held-out queries\n")
         print_header("variant", "seed", "recall10@100", "vertex dist", "ones min-max",
                      "max corr", "triple corr", "distinct / random", "fit s", left=1)  # fmt: skip
         for name in args.variants:
