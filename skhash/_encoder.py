@@ -67,6 +67,16 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     ----------
     n_bits : int, default=64
         Code length.
+    nested_bits : tuple of int or None, default=None
+        Prefix lengths for nested (Matryoshka) codes, increasing and each below
+        ``n_bits``, e.g. ``(32, 64, 128)`` with ``n_bits=256``: every loss term
+        is applied to each prefix ``codes[:, :p]`` as to a code of ``p`` bits
+        (its own targets and slices, ``temperature="auto"`` for ``p`` bits) and
+        to the full code, and averaged, so that the first ``p`` bits of
+        ``transform(X)`` are themselves good ``p``-bit codes: one fit serves
+        every listed length, and a search can scan a short prefix and rerank
+        with longer ones. None trains the full code only. See
+        ``docs/nested_codes.md``.
     hidden_layer_sizes : tuple of int or "auto", default="auto"
         Hidden widths of the network's non-linear branch; ``()`` gives a linear
         hash. ``"auto"`` is one layer of 256 units up to 64 bits and of 1,024
@@ -108,7 +118,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         (:func:`~skhash.losses.neighbor_contrastive_loss`).
     temperature : float or "auto", default="auto"
         Softmax temperature on code similarities (``<z_i, z_j> / n_bits``).
-        ``"auto"`` is ``0.1 * min(1, sqrt(64 / n_bits))``: longer codes resolve
+        ``"auto"`` is ``0.1 * min(1, sqrt(64 / n_bits))``, with ``n_bits`` the
+        length of the code or prefix the term sees: longer codes resolve
         finer differences and want a sharper softmax (measured on the fortunes
         embeddings: at 128 bits 0.07 beats 0.1 by 6% recall; at 32 and 64 bits
         0.1 beats 0.05 and 0.2).
@@ -210,6 +221,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     _parameter_constraints = {
         "n_bits": [Interval(numbers.Integral, 1, None, closed="left")],
+        "nested_bits": [None, tuple, list],
         "hidden_layer_sizes": [Options(str, {"auto"}), tuple, list],
         "reg_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "n_projections": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -242,6 +254,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self,
         *,
         n_bits=64,
+        nested_bits=None,
         hidden_layer_sizes="auto",
         reg_weight=1.0,
         n_projections=256,
@@ -266,6 +279,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         verbose=0,
     ):
         self.n_bits = n_bits
+        self.nested_bits = nested_bits
         self.hidden_layer_sizes = hidden_layer_sizes
         self.reg_weight = reg_weight
         self.n_projections = n_projections
@@ -304,12 +318,34 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 f"active_dims={self.active_dims} exceeds n_bits={self.n_bits}; a slice "
                 "cannot have more active dimensions than there are bits."
             )
+        self._check_nested_bits()
         if self.batch_size == 1 and not self.neighbor_weight:
             raise ValueError(
                 "batch_size=1 with neighbor_weight=0 gives batches of a single row, and the "
                 "network's batch normalisation needs at least 2 rows per step: use "
                 "batch_size >= 2 (or neighbor_weight > 0, which pairs each item with a "
                 "neighbour)."
+            )
+
+    def _check_nested_bits(self):
+        nested = self.nested_bits
+        if nested is None:
+            return
+        if not (
+            len(nested)
+            and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in nested)
+            and all(1 <= a < b for a, b in zip(nested, [*nested[1:], self.n_bits], strict=True))
+        ):
+            raise ValueError(
+                "The 'nested_bits' parameter of BinaryHashEncoder must be None or a non-empty "
+                f"tuple of increasing ints >= 1, each below n_bits={self.n_bits}, e.g. "
+                f"(32, 64, 128) with n_bits=256. Got {nested!r} instead."
+            )
+        if self.projection == "active" and self.active_dims > nested[0]:
+            raise ValueError(
+                f"active_dims={self.active_dims} exceeds the shortest prefix of "
+                f"nested_bits={tuple(nested)!r}; a slice of a prefix cannot have more active "
+                "dimensions than the prefix has bits."
             )
 
     def _torch_device(self):
@@ -555,8 +591,14 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         }
 
     def _objective_settings(self):
-        """Encoder parameters resolved for :class:`~skhash._objective.HashingLoss`."""
-        return {**self.get_params(deep=False), "temperature": self._temperature()}
+        """Encoder parameters for :class:`~skhash._objective.HashingLoss`.
+
+        ``temperature="auto"`` stays ``"auto"``: the loss resolves it for each
+        code length its terms see (the full code and each nested prefix).
+        """
+        params = self.get_params(deep=False)
+        nested = params["nested_bits"]
+        return {**params, "nested_bits": None if nested is None else tuple(nested)}
 
     def _make_net(
         self, seed, scaler, device, steps, *, batch_size, drop_last, max_epochs, batches_per_epoch
@@ -749,8 +791,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return tuple(self.hidden_layer_sizes)
 
     def _temperature(self):
+        """The temperature of the full code (``"auto"`` resolved for ``n_bits``)."""
         if isinstance(self.temperature, str):
-            return 0.1 * min(1.0, (64 / self.n_bits) ** 0.5)
+            from ._objective import auto_temperature
+
+            return auto_temperature(self.n_bits)
         return float(self.temperature)
 
     @property

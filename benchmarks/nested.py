@@ -1,0 +1,191 @@
+"""Nested (Matryoshka) codes: is each prefix of one fit as good as a model of that length?
+
+Protocol (as ``quality.py``): a seeded split into 2,000 held-out queries and the
+database (``_harness.load_split``; man pages split the same way), ground truth =
+each query's 10 nearest database rows by cosine, recall10@100 of the Hamming
+ranking (ties by index). In one run, per corpus and seed:
+
+- one ``BinaryHashEncoder(n_bits=N, nested_bits=prefixes)`` fit; the recall of
+  each prefix ``transform(X)[:, :p]`` and of the full code;
+- a default ``BinaryHashEncoder(n_bits=p)`` fitted for each length alone;
+- PCA-ITQ at each length.
+
+With ``--cascade``: search with the nested model's codes through
+:class:`~skhash.HammingNeighbors` (public API, brute force) either as one flat
+scan of the full packed code, or as a cascade: the shortest prefix's packed
+codes give ``--first`` candidates, the full code reranks them to ``--candidates``,
+then float cosine rescoring keeps 10; recall10@10 after rescoring and queries
+per second of search + rerank + rescoring (query encoding excluded, the same for
+both).
+
+Usage::
+
+    python benchmarks/nested.py --bits 128 --prefixes 32 64 --corpora fortunes --cascade
+    python benchmarks/nested.py --quick        # smoke run
+"""
+
+# Authors: The skhash developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+
+import numpy as np
+from _harness import (
+    DATA,
+    best_of,
+    float_ranking,
+    hamming_ranking,
+    load_split,
+    machine_line,
+    parse_args,
+    print_command,
+    print_header,
+    print_row,
+    recall,
+    timed,
+)
+
+
+def load_corpus(name, n_queries=2000, seed=0, n_database=None):
+    """(X_db, X_q) of a corpus, split as :func:`_harness.load_split` splits fortunes."""
+    if name == "fortunes":
+        Xdb, _, Xq, _ = load_split(n_queries, seed, n_database)
+        return Xdb, Xq
+    X = np.load(DATA / f"{name}_minilm.npz")["X"].astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(X))
+    return X[order[n_queries:][:n_database]], X[order[:n_queries]]
+
+
+def recall_of(codes_db, codes_q, true):
+    return recall(true, hamming_ranking(codes_db, codes_q, 100), 100)
+
+
+def rescore(Xdb_unit, Xq_unit, candidates, k=10):
+    """The ``k`` candidates of highest cosine, per query."""
+    sims = np.einsum("qd,qcd->qc", Xq_unit, Xdb_unit[candidates])
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(candidates, top, axis=1)
+
+
+def rerank_full(packed_db, packed_q, candidates, keep):
+    """The ``keep`` candidates nearest in the full code's Hamming distance (ties by order)."""
+    dist = np.bitwise_count(packed_db[candidates] ^ packed_q[:, None, :]).sum(-1, dtype=np.int32)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :keep]
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def cascade_table(enc, Xdb, Xq, true10, prefix, first, n_candidates, repeat):
+    """Flat scan of the full code vs prefix scan + full rerank, both then float rescoring."""
+    from skhash import HammingNeighbors
+
+    codes_db, codes_q = enc.transform(Xdb), enc.transform(Xq)
+    full_db, full_q = np.packbits(codes_db, axis=1), np.packbits(codes_q, axis=1)
+    pre_db, pre_q = (np.packbits(c[:, :prefix], axis=1) for c in (codes_db, codes_q))
+    unit_db = Xdb / np.linalg.norm(Xdb, axis=1, keepdims=True)
+    unit_q = Xq / np.linalg.norm(Xq, axis=1, keepdims=True)
+    flat = HammingNeighbors(algorithm="brute", packed=True).fit(full_db)
+    short = HammingNeighbors(algorithm="brute", packed=True).fit(pre_db)
+
+    def run_flat():
+        cand = flat.kneighbors(full_q, n_candidates, return_distance=False)
+        return cand, rescore(unit_db, unit_q, cand)
+
+    def run_cascade():
+        cand = short.kneighbors(pre_q, first, return_distance=False)
+        cand = rerank_full(full_db, full_q, cand, n_candidates)
+        return cand, rescore(unit_db, unit_q, cand)
+
+    run_flat(), run_cascade()  # compile the kernels, warm the caches
+    n_bits = codes_db.shape[1]
+    print(
+        f"\n### Cascade, nested {n_bits}-bit model: {len(Xq):,} queries, "
+        f"{len(Xdb):,} rows, float rescoring of {n_candidates} candidates to 10\n"
+    )
+    print_header("search", "candidate recall10@cand", "recall10@10 rescored", "QPS", left=1)
+    for name, fn in (
+        (f"flat scan, {n_bits} bits", run_flat),
+        (f"{prefix}-bit scan to {first}, {n_bits}-bit rerank to {n_candidates}", run_cascade),
+    ):
+        seconds, (cand, top) = best_of(fn, repeat)
+        print_row(
+            name,
+            f"{recall(true10, cand, n_candidates):.3f}",
+            f"{recall(true10, top, 10):.3f}",
+            f"{len(Xq) / seconds:,.0f}",
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bits", type=int, default=128, help="full code length N")
+    parser.add_argument("--prefixes", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--corpora", nargs="+", default=["fortunes", "manpages"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--alone-full", action="store_true", help="also fit N bits alone")
+    parser.add_argument("--cascade", action="store_true")
+    parser.add_argument("--first", type=int, default=1000, help="prefix-scan candidates")
+    parser.add_argument("--candidates", type=int, default=100, help="rescored candidates")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs, best kept")
+    parser.add_argument("--n-database", type=int, default=None, help="first database rows only")
+    parser.add_argument("--max-epochs", type=int, default=None, help="encoder max_epochs")
+    quick = dict(bits=32, prefixes=[8, 16], corpora=["fortunes"], n_database=2000, max_epochs=2)
+    args = parse_args(parser, quick, argv)
+    params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+
+    from skhash import PCAITQ, BinaryHashEncoder
+
+    print(machine_line(), flush=True)
+    lengths = [*args.prefixes, args.bits]
+    for corpus in args.corpora:
+        Xdb, Xq = load_corpus(corpus, n_database=args.n_database)
+        true = float_ranking(Xdb, Xq, 10)
+        print(
+            f"\n## {corpus}: {len(Xdb):,} database rows, {len(Xq):,} queries, recall10@100, "
+            f"seeds {args.seeds}, encoder settings {params or 'default'}\n"
+        )
+        rows = {b: {"nested": [], "alone": [], "itq": []} for b in lengths}
+        fit_s = {"nested": [], "alone": []}
+        for seed in args.seeds:
+            enc = BinaryHashEncoder(
+                n_bits=args.bits, nested_bits=tuple(args.prefixes), random_state=seed, **params
+            )
+            seconds, _ = timed(lambda enc=enc, X=Xdb: enc.fit(X))
+            fit_s["nested"].append(seconds)
+            codes_db, codes_q = enc.transform(Xdb), enc.transform(Xq)
+            for b in lengths:
+                rows[b]["nested"].append(recall_of(codes_db[:, :b], codes_q[:, :b], true))
+                itq = PCAITQ(n_bits=b, random_state=seed).fit(Xdb)
+                rows[b]["itq"].append(recall_of(itq.transform(Xdb), itq.transform(Xq), true))
+                if b < args.bits or args.alone_full:
+                    alone = BinaryHashEncoder(n_bits=b, random_state=seed, **params)
+                    seconds, _ = timed(lambda est=alone, X=Xdb: est.fit(X))
+                    fit_s["alone"].append(seconds)
+                    rows[b]["alone"].append(
+                        recall_of(alone.transform(Xdb), alone.transform(Xq), true)
+                    )
+                print(f"  seed {seed}, {b} bits done", flush=True)
+        print_header(
+            "bits", f"nested {args.bits}-bit prefix", "fitted alone", "nested / alone",
+            "PCA-ITQ", "nested / ITQ", "miss nested / ITQ",
+        )  # fmt: skip
+        for b in lengths:
+            m = {k: float(np.mean(v)) if v else float("nan") for k, v in rows[b].items()}
+            print_row(
+                b, f"{m['nested']:.3f}", f"{m['alone']:.3f}", f"{m['nested'] / m['alone']:.3f}",
+                f"{m['itq']:.3f}", f"{m['nested'] / m['itq']:.3f}",
+                f"{(1 - m['nested']) / (1 - m['itq']):.2f}",
+            )  # fmt: skip
+        print(
+            f"\nfit seconds (mean): nested {np.mean(fit_s['nested']):.0f}, "
+            f"each length alone {np.mean(fit_s['alone']):.0f}",
+            flush=True,
+        )
+        if args.cascade:
+            cascade_table(
+                enc, Xdb, Xq, true, args.prefixes[0], args.first, args.candidates, args.repeat
+            )
+    print_command()
+
+
+if __name__ == "__main__":
+    main()
