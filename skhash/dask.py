@@ -42,7 +42,7 @@ from ._validation import (
     validate_params,
 )
 
-__all__ = ["DaskHashIndex", "ShardLostError", "packbits", "transform"]
+__all__ = ["DaskHashIndex", "ShardLostError", "packbits", "partial_fit", "transform"]
 
 # numba's workqueue threading layer aborts on concurrent launches from two
 # threads, and a launch already uses every thread the worker has: one at a time.
@@ -198,6 +198,51 @@ def transform(encoder, X):
         shared = dask.delayed(encoder, pure=False)
         return X.map_partitions(_transform_partition, shared, columns, meta=meta)
     return _encode(encoder, X, _transform_block, n_bits, "transform")
+
+
+def partial_fit(encoder, X, y=None):
+    """Train an encoder on a dask array one row block at a time, in order.
+
+    What ``dask_ml.wrappers.Incremental(encoder, shuffle_blocks=False).fit(X, y)``
+    does, also without labels: dask-ml 2025.1 hands ``partial_fit`` the tuple
+    ``("", i)`` as ``y`` when ``y`` is None (with recent dask a missing key is no
+    longer resolved), which the encoder rightly rejects as labels. Each block is
+    computed on the cluster and passed to ``encoder.partial_fit`` in this
+    process, so at most one block is in memory here.
+
+    Parameters
+    ----------
+    encoder : BinaryHashEncoder
+        Trained in place by ``partial_fit`` (each call transactional: a failing
+        block leaves the encoder as it was after the previous block).
+    X : dask.array.Array of shape (n_samples, n_features)
+        Rows in row chunks; column chunks are merged.
+    y : dask.array.Array of shape (n_samples,) or None, default=None
+        Labels chunked like the rows of ``X``.
+
+    Returns
+    -------
+    encoder : BinaryHashEncoder
+        The same object.
+    """
+    if not hasattr(encoder, "partial_fit"):
+        raise TypeError(f"{type(encoder).__name__} has no partial_fit.")
+    if not isinstance(X, da.Array) or X.ndim != 2:
+        raise TypeError(f"X must be a 2-D dask array, got {type(X).__name__}.")
+    _check_known_chunks(X, "X")
+    X = X.rechunk({1: -1})
+    if y is not None:
+        if not isinstance(y, da.Array) or y.ndim != 1:
+            raise TypeError(f"y must be a 1-D dask array or None, got {type(y).__name__}.")
+        if y.chunks[0] != X.chunks[0]:
+            raise ValueError(
+                f"y must be chunked like the rows of X: {y.chunks[0]} != {X.chunks[0]}."
+            )
+    for i in range(X.numblocks[0]):
+        block = X.blocks[i].compute()
+        labels = None if y is None else y.blocks[i].compute()
+        encoder.partial_fit(block, labels)
+    return encoder
 
 
 # ---------------------------------------------------------------------------

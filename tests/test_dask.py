@@ -2,20 +2,19 @@
 
 import os
 
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
+import pandas as pd
 import pytest
+import torch
+from dask_ml import wrappers
+from sklearn.exceptions import NotFittedError
 
-da = pytest.importorskip("dask.array")
-dd = pytest.importorskip("dask.dataframe")
-pytest.importorskip("distributed")
-
-import pandas as pd  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
-
-from skhash import BinaryHashEncoder, SimHash  # noqa: E402
-from skhash._hamming import as_words, hamming_knn, pairwise_hamming  # noqa: E402
-from skhash.dask import DaskHashIndex, ShardLostError, packbits, transform  # noqa: E402
-from tests.helpers import FAST  # noqa: E402
+from skhash import BinaryHashEncoder, SimHash
+from skhash._hamming import as_words, hamming_knn, pairwise_hamming
+from skhash.dask import DaskHashIndex, ShardLostError, packbits, transform
+from tests.helpers import FAST
 
 CHUNKS = (300, 300, 250, 150)
 
@@ -58,7 +57,6 @@ def _recall(found, truth):
 
 
 def test_packbits_blocks_equal_local_bits(dask_client, fitted, digits):
-    torch = pytest.importorskip("torch")
     X, _ = digits
     # column chunks are merged; each row chunk is encoded on a worker (one torch thread)
     dX = da.from_array(X, chunks=(400, 32))
@@ -90,7 +88,6 @@ def test_transform_keeps_chunks_and_equals_local(dask_client, fitted, digits):
 
 
 def test_dataframe_columns_index_and_parallel_post_fit(dask_client, digits):
-    wrappers = pytest.importorskip("dask_ml.wrappers")
     X, _ = digits
     frame = pd.DataFrame(X[:600], columns=[f"pixel{i}" for i in range(64)])
     frame.index = frame.index + 1000
@@ -119,7 +116,6 @@ def test_dataframe_columns_index_and_parallel_post_fit(dask_client, digits):
 
 
 def test_parallel_post_fit_on_dask_array(dask_client, fitted, digits):
-    wrappers = pytest.importorskip("dask_ml.wrappers")
     X, _ = digits
     out = wrappers.ParallelPostFit(fitted).transform(da.from_array(X, chunks=600))
     assert out.dtype == np.uint8

@@ -230,16 +230,17 @@ def test_loaded_encoder_cannot_partial_fit(trained, data, tmp_path):
 
 
 def test_dask_ml_incremental_equals_the_plain_loop(data):
-    da = pytest.importorskip("dask.array")
-    wrappers = pytest.importorskip("dask_ml.wrappers")
     import dask
+    import dask.array as da
+    from dask_ml import wrappers
 
     labels = np.arange(len(data)) % 3
     X = da.from_array(data, chunks=(60, 6))
     y = da.from_array(labels, chunks=60)
     with dask.config.set(scheduler="synchronous"):
         # Incremental wants a scorer; the encoder has no score method: a retrieval scorer.
-        # Labelled: dask-ml 2025.1 passes a bogus y to partial_fit when y is None.
+        # Labelled: dask-ml 2025.1 passes a bogus y to partial_fit when y is None
+        # (skhash.dask.partial_fit covers that case, see below).
         scorer = make_retrieval_scorer("map", k=20)
         encoder = BinaryHashEncoder(**K, max_steps=8)
         inc = wrappers.Incremental(encoder, scoring=scorer, shuffle_blocks=False)
@@ -254,13 +255,42 @@ def test_dask_ml_incremental_equals_the_plain_loop(data):
 
 
 def test_plain_loop_over_dask_blocks(data):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     X = da.from_array(data, chunks=(60, 6))
     enc = BinaryHashEncoder(**K, max_steps=8)
     for block in X.blocks:
         enc.partial_fit(block.compute())
     loop = train_in_chunks(data, passes=1, max_steps=8)
     np.testing.assert_array_equal(enc.embed(data), loop.embed(data))
+
+
+def test_skhash_dask_partial_fit_equals_the_plain_loop_without_labels(data):
+    import dask
+    import dask.array as da
+
+    from skhash.dask import partial_fit
+
+    X = da.from_array(data, chunks=(60, 3))  # column chunks are merged
+    with dask.config.set(scheduler="synchronous"):
+        enc = partial_fit(BinaryHashEncoder(**K, max_steps=8), X)
+    loop = train_in_chunks(data, passes=1, max_steps=8)
+    np.testing.assert_array_equal(enc.embed(data), loop.embed(data))
+
+
+def test_skhash_dask_partial_fit_rejects_misaligned_labels_and_keeps_the_encoder(data):
+    import dask.array as da
+
+    from skhash.dask import partial_fit
+
+    X = da.from_array(data, chunks=(60, 6))
+    y = da.from_array(np.arange(len(data)) % 3, chunks=50)
+    enc = BinaryHashEncoder(**K, max_steps=8)
+    with pytest.raises(ValueError, match="chunked like the rows of X"):
+        partial_fit(enc, X, y)
+    assert not hasattr(enc, "n_steps_")
+    with pytest.raises(TypeError, match="2-D dask array"):
+        partial_fit(enc, data)
 
 
 def test_a_chunk_seen_again_reuses_its_graph(data, monkeypatch):
