@@ -461,7 +461,7 @@ class HashIndex(BaseEstimator):
 
         Parameters
         ----------
-        ids : array-like of int
+        ids : int or array-like of shape (n_ids,)
             Ids to remove, all in the index.
 
         Returns
@@ -471,6 +471,8 @@ class HashIndex(BaseEstimator):
         """
         check_is_fitted(self)
         ids = np.asarray(ids)
+        if ids.ndim > 1:
+            raise ValueError(f"ids must be an int or a 1-D array of ints, got shape {ids.shape}.")
         ids = _as_ids(ids.reshape(-1), ids.size)
         with _WRITE_LOCK:
             state = self._state
