@@ -323,3 +323,25 @@ def lowest_reaching(rows, target=TARGET_RECALL):
     if reaching:
         return min(reaching, key=lambda row: row["ef"])
     return max(swept, key=lambda row: row["recall"])
+
+
+def qps_at_recall(rows, target=TARGET_RECALL):
+    """(QPS at distance-recall ``target``, how it was read) from an ``ef`` sweep.
+
+    Interpolated linearly in recall on log QPS between the two settings that
+    straddle ``target``; if even the smallest ``ef`` exceeds it, that row's QPS
+    (a lower bound of the QPS at ``target``); None if no setting reaches it.
+    """
+    swept = sorted((row for row in rows if isinstance(row.get("ef"), int)), key=lambda r: r["ef"])
+    if not swept or max(r["recall"] for r in swept) < target:
+        return None, "never reaches the target"
+    if swept[0]["recall"] >= target:
+        first = swept[0]
+        return first["qps"], f"ef={first['ef']} already at recall {first['recall']:.3f}"
+    for low, high in zip(swept[:-1], swept[1:], strict=True):
+        if low["recall"] < target <= high["recall"]:
+            t = (target - low["recall"]) / (high["recall"] - low["recall"])
+            qps = np.exp((1 - t) * np.log(low["qps"]) + t * np.log(high["qps"]))
+            return float(qps), f"between ef={low['ef']} and {high['ef']}"
+    best = max(swept, key=lambda r: r["recall"])
+    return best["qps"], f"ef={best['ef']} (recall not monotone in ef)"
