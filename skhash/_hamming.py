@@ -58,9 +58,8 @@ def _distance(query, database, j, n_words):
 
 
 @njit(inline="always")
-def _sift_down(dist, idx, k):
-    # Max-heap on (distance, index): the root is the worst neighbour kept.
-    i = 0
+def _sift_down_from(dist, idx, i, k):
+    # Max-heap on (distance, index) over the first k entries, restored below entry i.
     while True:
         left = 2 * i + 1
         if left >= k:
@@ -80,18 +79,34 @@ def _sift_down(dist, idx, k):
 
 
 @njit(inline="always")
+def _sift_down(dist, idx, k):
+    # The root is the worst neighbour kept: after replacing it, restore the heap.
+    _sift_down_from(dist, idx, 0, k)
+
+
+@njit(inline="always")
 def _sort_pairs(dist, idx):
-    # Insertion sort by (distance, index); k is small.
-    for i in range(1, dist.shape[0]):
-        d = dist[i]
-        j_ = idx[i]
-        m = i - 1
-        while m >= 0 and (dist[m] > d or (dist[m] == d and idx[m] > j_)):
-            dist[m + 1] = dist[m]
-            idx[m + 1] = idx[m]
-            m -= 1
-        dist[m + 1] = d
-        idx[m + 1] = j_
+    # Ascending by (distance, index): insertion sort for the usual small k, heap sort
+    # (O(k log k)) for the thousand-candidate lists of a rescoring first stage.
+    k = dist.shape[0]
+    if k <= 32:
+        for i in range(1, k):
+            d = dist[i]
+            j_ = idx[i]
+            m = i - 1
+            while m >= 0 and (dist[m] > d or (dist[m] == d and idx[m] > j_)):
+                dist[m + 1] = dist[m]
+                idx[m + 1] = idx[m]
+                m -= 1
+            dist[m + 1] = d
+            idx[m + 1] = j_
+        return
+    for i in range(k // 2 - 1, -1, -1):
+        _sift_down_from(dist, idx, i, k)
+    for end in range(k - 1, 0, -1):
+        dist[0], dist[end] = dist[end], dist[0]
+        idx[0], idx[end] = idx[end], idx[0]
+        _sift_down_from(dist, idx, 0, end)
 
 
 # The scans take a block view and loop over ``range(block.shape[0])``: with a

@@ -22,7 +22,7 @@ __all__ = ["HashIndex"]
 # `python benchmarks/retrieval.py`: on the fortunes and man-page embeddings with 64-bit
 # codes and float16 rescoring, recall@10 reaches 0.90 at 100x, not yet at 50x (fortunes).
 _DEFAULT_N_CANDIDATES = 100
-# Bound on the floats gathered per query chunk while rescoring (n_queries * candidates * d).
+# Bound on the candidates held per query chunk while rescoring (n_queries * candidates).
 _RESCORE_BLOCK = 1 << 23
 # Bound on the asymmetric scores held per query chunk (n_queries * n_items).
 _SCORE_BLOCK = 1 << 24
@@ -153,15 +153,19 @@ class HashIndex(BaseEstimator):
 
     algorithm : {"auto", "brute", "nndescent"}, default="auto"
         Candidate search, as in :class:`~skhash.HammingNeighbors`: ``"brute"``
-        is exact (ties by id), ``"nndescent"`` walks a k-NN graph of the codes,
-        ``"auto"`` picks ``"nndescent"`` from 1,000,000 items on.
+        is exact (ties by id), ``"nndescent"`` walks a k-NN graph of the codes.
+        ``"auto"`` is ``"brute"`` when rescoring (a thousand candidates per query
+        are found faster by one exact scan than by a graph walk that wide: at
+        10^6 items the graph gave 0.87x the QPS for 9x the RAM,
+        ``docs/retrieval.md``) and, with ``rescore=None``, picks ``"nndescent"``
+        from 1,000,000 items on, as :class:`~skhash.HammingNeighbors` does.
 
     n_candidates : float, default=100
         Hamming candidates per neighbour asked for (the oversampling factor,
         ``rescore_multiplier`` in sentence-transformers); at most every item. 100 is
         the smallest of 1, 2, 5, 10, 20, 30, 50, 100 at which 64-bit codes with
         float16 rescoring reach recall@10 >= 0.9 on the fortunes and man-page
-        embeddings (fortunes: 0.805 at 30, 0.863 at 50, 0.926 at 100;
+        embeddings (fortunes: 0.800 at 30, 0.863 at 50, 0.924 at 100;
         ``docs/retrieval.md``). Rescoring sets the cost: lower it for speed. Unused
         when ``rescore=None``.
 
@@ -349,8 +353,11 @@ class HashIndex(BaseEstimator):
             vectors = None if vectors is None else vectors[order]
         searcher = None
         if ids.shape[0]:
+            algorithm = self.algorithm
+            if algorithm == "auto" and self.rescore is not None:
+                algorithm = "brute"  # wide candidate lists: one exact scan beats a graph walk
             searcher = HammingNeighbors(
-                algorithm=self.algorithm,
+                algorithm=algorithm,
                 packed=True,
                 n_jobs=self.n_jobs,
                 random_state=self.random_state,
@@ -526,8 +533,8 @@ class HashIndex(BaseEstimator):
             k_cand = n_neighbors
         else:
             k_cand = min(n_items, math.ceil(self.n_candidates * n_neighbors))
-        d = max(1, X.shape[1])
-        chunk = max(1, min(4096, _RESCORE_BLOCK // (k_cand * d)))
+        # bounds the candidate lists held per chunk (the rescoring kernel copies no vectors)
+        chunk = max(1, min(4096, _RESCORE_BLOCK // k_cand))
         if self.asymmetric:
             chunk = max(1, min(chunk, _SCORE_BLOCK // n_items))
         dist_dtype = np.int32 if self.rescore is None else np.float32

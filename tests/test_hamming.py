@@ -51,3 +51,17 @@ def test_as_words_pads_with_zeros():
     # A multiple of 8 bytes is viewed, not copied.
     aligned = np.zeros((3, 16), dtype=np.uint8)
     assert np.shares_memory(as_words(aligned), aligned)
+
+
+def test_long_candidate_lists_are_sorted_by_distance_then_index():
+    # k above the insertion-sort cut-off: the heap sort path, on heavily tied 8-bit codes
+    rng = np.random.default_rng(3)
+    database = np.packbits(rng.integers(0, 2, (3000, 8), dtype=np.uint8), axis=1)
+    queries = np.packbits(rng.integers(0, 2, (5, 8), dtype=np.uint8), axis=1)
+    for k in (33, 257, 1000):
+        distances, indices = hamming_knn(as_words(queries), as_words(database), k)
+        full = pairwise_hamming(as_words(queries), as_words(database))
+        for q in range(len(queries)):
+            want = np.lexsort((np.arange(len(database)), full[q]))[:k]
+            np.testing.assert_array_equal(indices[q], want)
+            np.testing.assert_array_equal(distances[q], full[q, want])
