@@ -11,7 +11,6 @@ checkout and once with another on ``PYTHONPATH``, alternating (issue 12).
 
 import time
 
-import numpy as np
 from _harness import load_split, machine_line
 from sklearn.frozen import FrozenEstimator
 
