@@ -34,8 +34,10 @@ from skhash.plotting import plot_code_histograms, plot_training_curves
 FAST = bool(os.environ.get("SKHASH_FAST"))
 REG_WEIGHTS = [0.1, 1.0] if FAST else [0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 N_SPLITS = 2 if FAST else 3
-ENCODER = dict(n_bits=16, hidden_layer_sizes=(32,), max_epochs=2) if FAST else dict(
-    n_bits=32, max_epochs=20
+ENCODER = (
+    dict(n_bits=16, hidden_layer_sizes=(32,), max_epochs=2)
+    if FAST
+    else dict(n_bits=32, max_epochs=20)
 )
 
 retrieval_map = make_retrieval_scorer("map", k=100)
@@ -48,17 +50,23 @@ def codes_map(pipeline, X, y):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("figure", nargs="?", type=Path,
-                        default=Path(__file__).parent / "figures" / "plot_grid_search.png")
+    parser.add_argument(
+        "figure",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).parent / "figures" / "plot_grid_search.png",
+    )
     args = parser.parse_args()
 
     X, y = load_digits(return_X_y=True)
     if FAST:
         X, y = X[:600], y[:600]
-    pipeline = Pipeline([
-        ("encoder", BinaryHashEncoder(random_state=0, **ENCODER)),
-        ("knn", HammingKNeighborsClassifier(n_neighbors=5)),
-    ])
+    pipeline = Pipeline(
+        [
+            ("encoder", BinaryHashEncoder(random_state=0, **ENCODER)),
+            ("knn", HammingKNeighborsClassifier(n_neighbors=5)),
+        ]
+    )
     search = GridSearchCV(
         pipeline,
         {"encoder__reg_weight": REG_WEIGHTS},
@@ -73,27 +81,41 @@ def main():
     results = search.cv_results_
     print(f"{'reg_weight':>10}  {'accuracy':>15}  {'mAP@100':>15}")
     for i, weight in enumerate(REG_WEIGHTS):
-        print(f"{weight:>10g}  "
-              f"{results['mean_test_accuracy'][i]:.3f} ± {results['std_test_accuracy'][i]:.3f}  "
-              f"{results['mean_test_mAP@100'][i]:.3f} ± {results['std_test_mAP@100'][i]:.3f}")
+        print(
+            f"{weight:>10g}  "
+            f"{results['mean_test_accuracy'][i]:.3f} ± {results['std_test_accuracy'][i]:.3f}  "
+            f"{results['mean_test_mAP@100'][i]:.3f} ± {results['std_test_mAP@100'][i]:.3f}"
+        )
     best = search.best_params_["encoder__reg_weight"]
-    print(f"best reg_weight by accuracy: {best:g}  "
-          f"({len(REG_WEIGHTS) * N_SPLITS + 1} fits, {seconds:.0f} s)")
+    print(
+        f"best reg_weight by accuracy: {best:g}  "
+        f"({len(REG_WEIGHTS) * N_SPLITS + 1} fits, {seconds:.0f} s)"
+    )
 
     fig, axes = plt.subplot_mosaic(
         [["score", "score", "hist"], ["loss", "vertex", "bits"]],
-        figsize=(13, 7), layout="constrained",
+        figsize=(13, 7),
+        layout="constrained",
     )
     ax = axes["score"]
     positions = np.arange(len(REG_WEIGHTS))  # reg_weight=0 has no place on a log axis
     for key, marker in (("accuracy", "o"), ("mAP@100", "s")):
         mean, std = results[f"mean_test_{key}"], results[f"std_test_{key}"]
-        ax.errorbar(positions, mean, yerr=std, marker=marker, capsize=3,
-                    label=f"{key} ({N_SPLITS}-fold mean ± std)")
+        ax.errorbar(
+            positions,
+            mean,
+            yerr=std,
+            marker=marker,
+            capsize=3,
+            label=f"{key} ({N_SPLITS}-fold mean ± std)",
+        )
     ax.axvline(REG_WEIGHTS.index(best), color="grey", linestyle=":", label="best (accuracy)")
     ax.set_xticks(positions, [f"{w:g}" for w in REG_WEIGHTS])
-    ax.set(xlabel="reg_weight (weight of RDMReg)", ylabel="score",
-           title=f"GridSearchCV on digits, {ENCODER['n_bits']}-bit supervised codes")
+    ax.set(
+        xlabel="reg_weight (weight of RDMReg)",
+        ylabel="score",
+        title=f"GridSearchCV on digits, {ENCODER['n_bits']}-bit supervised codes",
+    )
     ax.legend(fontsize="small")
 
     encoder = search.best_estimator_.named_steps["encoder"]

@@ -73,19 +73,27 @@ def transport(n_bits, kind, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("figure", nargs="?", type=Path,
-                        default=Path(__file__).parent / "figures" / "plot_smoke_test.png")
+    parser.add_argument(
+        "figure",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).parent / "figures" / "plot_smoke_test.png",
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
     curves = {}
-    print(f"{'E':>5}  {'sphere':>7}  {'active':>7}   distance to nearest vertex "
-          f"after {N_STEPS} steps")
+    print(
+        f"{'E':>5}  {'sphere':>7}  {'active':>7}   distance to nearest vertex "
+        f"after {N_STEPS} steps"
+    )
     for n_bits in SMALL_E + LARGE_E:
         for kind in ("sphere", "active"):
             curves[n_bits, kind] = transport(n_bits, kind)
-        print(f"{n_bits:>5}  {curves[n_bits, 'sphere'][1][-1]:7.3f}  "
-              f"{curves[n_bits, 'active'][1][-1]:7.3f}")
+        print(
+            f"{n_bits:>5}  {curves[n_bits, 'sphere'][1][-1]:7.3f}  "
+            f"{curves[n_bits, 'active'][1][-1]:7.3f}"
+        )
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     for ax, group in zip(axes[:2], (SMALL_E, LARGE_E), strict=True):
@@ -93,23 +101,40 @@ def main():
         for n_bits, color in zip(group, colors, strict=True):
             for kind, style in (("sphere", "--"), ("active", "-")):
                 steps, dist = curves[n_bits, kind]
-                ax.plot(steps, dist, style, color=color,
-                        label=f"E = {n_bits}" if kind == "active" else None)
+                ax.plot(
+                    steps,
+                    dist,
+                    style,
+                    color=color,
+                    label=f"E = {n_bits}" if kind == "active" else None,
+                )
         ax.axhline(GAUSSIAN_LEVEL, color="grey", linewidth=0.8, linestyle=":")
-        ax.set(xlabel="step", ylabel="mean distance to nearest vertex", ylim=(0, 0.75),
-               title=f"E = {group[0]} to {group[-1]}" if len(group) > 1 else f"E = {group[0]}")
-        ax.legend(fontsize="small", title="solid: active slices, dashed: sphere slices",
-                  title_fontsize="small", loc="upper right", ncol=3)
+        ax.set(
+            xlabel="step",
+            ylabel="mean distance to nearest vertex",
+            ylim=(0, 0.75),
+            title=f"E = {group[0]} to {group[-1]}" if len(group) > 1 else f"E = {group[0]}",
+        )
+        ax.legend(
+            fontsize="small",
+            title="solid: active slices, dashed: sphere slices",
+            title_fontsize="small",
+            loc="upper right",
+            ncol=3,
+        )
     ax = axes[2]
     sizes = SMALL_E + LARGE_E
     for kind, style in (("sphere", "o--"), ("active", "s-")):
         label = "sphere (dense)" if kind == "sphere" else f"active ({ACTIVE_DIMS} dims)"
         ax.plot(sizes, [curves[e, kind][1][-1] for e in sizes], style, label=label)
-    ax.axhline(GAUSSIAN_LEVEL, color="grey", linewidth=0.8, linestyle=":",
-               label="Gaussian points")
+    ax.axhline(GAUSSIAN_LEVEL, color="grey", linewidth=0.8, linestyle=":", label="Gaussian points")
     ax.set_xscale("log", base=2)
-    ax.set(xlabel="code length E (bits)", ylabel=f"distance after {N_STEPS} steps",
-           ylim=(0, 0.75), title="Final distance by code length")
+    ax.set(
+        xlabel="code length E (bits)",
+        ylabel=f"distance after {N_STEPS} steps",
+        ylim=(0, 0.75),
+        title="Final distance by code length",
+    )
     ax.legend(fontsize="small", loc="lower right")
     fig.suptitle("RDMReg alone, from Gaussian points to E-bit codes: dense vs active slices")
 

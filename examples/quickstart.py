@@ -24,8 +24,10 @@ X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
 
 float_knn = KNeighborsClassifier(n_neighbors=5).fit(X_train, y_train)
-print(f"float kNN      accuracy {float_knn.score(X_test, y_test):.3f}   "
-      f"{X.shape[1] * 4} bytes/item (float32)")
+print(
+    f"float kNN      accuracy {float_knn.score(X_test, y_test):.3f}   "
+    f"{X.shape[1] * 4} bytes/item (float32)"
+)
 
 for name, labels in [("unsupervised", None), ("supervised", y_train)]:
     encoder = BinaryHashEncoder(n_bits=N_BITS, max_epochs=3 if FAST else 30, random_state=0)
@@ -35,6 +37,8 @@ for name, labels in [("unsupervised", None), ("supervised", y_train)]:
     knn = HammingKNeighborsClassifier(n_neighbors=5, packed=True)
     knn.fit(encoder.packbits(X_train), y_train)
     accuracy = knn.score(encoder.packbits(X_test), y_test)
-    print(f"Hamming kNN    accuracy {accuracy:.3f}   {N_BITS // 8} bytes/item "
-          f"({name} codes, fit {seconds:.1f} s, "
-          f"vertex distance {encoder.history_[-1, 'vertex_dist']:.3f})")
+    print(
+        f"Hamming kNN    accuracy {accuracy:.3f}   {N_BITS // 8} bytes/item "
+        f"({name} codes, fit {seconds:.1f} s, "
+        f"vertex distance {encoder.history_[-1, 'vertex_dist']:.3f})"
+    )

@@ -91,9 +91,11 @@ def serve(index_dir, queries_file, out_file):
     index = HashIndex.load(index_dir, verify=True)
     distances, ids = index.kneighbors(np.load(queries_file), n_neighbors=10)
     np.savez(out_file, distances=distances, ids=ids)
-    print(f"  serving process: loaded {len(index)} items and answered "
-          f"{len(ids)} queries in {time.perf_counter() - start:.2f} s; "
-          f"torch imported: {'torch' in sys.modules}")
+    print(
+        f"  serving process: loaded {len(index)} items and answered "
+        f"{len(ids)} queries in {time.perf_counter() - start:.2f} s; "
+        f"torch imported: {'torch' in sys.modules}"
+    )
 
 
 def load_texts():
@@ -110,12 +112,18 @@ def load_texts():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("figure", nargs="?", type=Path,
-                        default=Path(__file__).parent / "figures" / "text_retrieval.png")
-    parser.add_argument("--query", type=int, default=0,
-                        help=f"which held-out query to show (0 to {N_QUERIES - 1})")
-    parser.add_argument("--serve", nargs=3, metavar=("INDEX", "QUERIES", "OUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "figure",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).parent / "figures" / "text_retrieval.png",
+    )
+    parser.add_argument(
+        "--query", type=int, default=0, help=f"which held-out query to show (0 to {N_QUERIES - 1})"
+    )
+    parser.add_argument(
+        "--serve", nargs=3, metavar=("INDEX", "QUERIES", "OUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve:
         serve(*args.serve)
@@ -131,15 +139,19 @@ def main():
     if N_DATABASE is not None:
         database = database[:N_DATABASE]
     X_query, X_db = X[queries], X[database]
-    print(f"{len(X_db)} indexed texts, {len(X_query)} new texts as queries, "
-          f"{X.shape[1]} float dimensions = {X.shape[1] * 4} bytes per item (float32)")
+    print(
+        f"{len(X_db)} indexed texts, {len(X_query)} new texts as queries, "
+        f"{X.shape[1]} float dimensions = {X.shape[1] * 4} bytes per item (float32)"
+    )
 
     # 1. fit: ids are the texts' row numbers in the file, kept through everything
     start = time.perf_counter()
     encoder = BinaryHashEncoder(n_bits=N_BITS, random_state=0, **ENCODER)
     index = HashIndex(encoder=encoder, rescore="float16").fit(X_db, ids=database)
-    print(f"HashIndex: {N_BITS}-bit codes = {N_BITS // 8} bytes per item in RAM, float16 "
-          f"vectors for rescoring on disk; fitted in {time.perf_counter() - start:.0f} s")
+    print(
+        f"HashIndex: {N_BITS}-bit codes = {N_BITS // 8} bytes per item in RAM, float16 "
+        f"vectors for rescoring on disk; fitted in {time.perf_counter() - start:.0f} s"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         # 2. save, 3. load and query in a fresh process
@@ -147,9 +159,17 @@ def main():
         size = sum(p.stat().st_size for p in (Path(tmp) / "index").rglob("*") if p.is_file())
         print(f"saved to a directory of {size / 1e6:.1f} MB; serving from a new process:")
         np.save(Path(tmp) / "queries.npy", X_query)
-        subprocess.run([sys.executable, __file__, "--serve", str(Path(tmp) / "index"),
-                        str(Path(tmp) / "queries.npy"), str(Path(tmp) / "out.npz")],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                str(Path(tmp) / "index"),
+                str(Path(tmp) / "queries.npy"),
+                str(Path(tmp) / "out.npz"),
+            ],
+            check=True,
+        )
         served = np.load(Path(tmp) / "out.npz")
         distances, retrieved = served["distances"], served["ids"]
 
@@ -160,8 +180,10 @@ def main():
     index.set_params(rescore="float16")
     print(f"\n{'search':<34}  recall 10@10   (cosine top 10 found)")
     print(f"{'Hamming distance only':<34}  {recall_at_k(true_top, hamming, k=10):12.3f}")
-    print(f"{f'+ rescoring {index.n_candidates * 10} candidates':<34}  "
-          f"{recall_at_k(true_top, retrieved, k=10):12.3f}")
+    print(
+        f"{f'+ rescoring {index.n_candidates * 10} candidates':<34}  "
+        f"{recall_at_k(true_top, retrieved, k=10):12.3f}"
+    )
 
     q = args.query % N_QUERIES
     print(f"\nQuery: {short(texts[queries[q]], 200)}")
@@ -188,16 +210,31 @@ def main():
     from skhash.plotting import plot_code_histograms, plot_hamming_distances
 
     multipliers = [1, 2, 5, 10, 20, 50]
-    curve = [recall_at_k(true_top, index.set_params(n_candidates=m).kneighbors(
-        X_query, 10, return_distance=False), k=10) for m in multipliers]
+    curve = [
+        recall_at_k(
+            true_top,
+            index.set_params(n_candidates=m).kneighbors(X_query, 10, return_distance=False),
+            k=10,
+        )
+        for m in multipliers
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
     axes[0].plot(multipliers, curve, marker="o")
-    axes[0].set(xscale="log", xlabel="n_candidates (x 10)", ylabel="recall@10",
-                title="rescoring Hamming candidates")
+    axes[0].set(
+        xscale="log",
+        xlabel="n_candidates (x 10)",
+        ylabel="recall@10",
+        title="rescoring Hamming candidates",
+    )
     subset = X_db[:2000]
     neighbors, _ = cosine_top_k(subset, subset, 10, exclude_self=True)
-    plot_hamming_distances(index.encoder_.transform(subset), neighbors, random_state=0,
-                           ax=axes[1], title=f"{N_BITS}-bit codes")
+    plot_hamming_distances(
+        index.encoder_.transform(subset),
+        neighbors,
+        random_state=0,
+        ax=axes[1],
+        title=f"{N_BITS}-bit codes",
+    )
     plot_code_histograms(index.encoder_, ax=axes[2])
     args.figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=80)

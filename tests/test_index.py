@@ -359,6 +359,7 @@ def test_to_faiss_keeps_ids_and_the_exact_top_k(X, encoder):
 
 # -- scikit-learn's estimator checks ---------------------------------------------------
 
+
 # Every check that fits runs through the encoder; SimHash keeps them fast.
 @parametrize_with_checks(
     [HashIndex(encoder=SimHash(n_bits=16, random_state=0), rescore="float16")],
