@@ -122,6 +122,14 @@ _TILE = 512
 
 
 @njit(inline="always")
+def _tile_min(buffer, n):
+    m = buffer[0]
+    for j in range(1, n):
+        m = min(m, buffer[j])
+    return m
+
+
+@njit(inline="always")
 def _scan_1word(w0, block, offset, dist, idx, k):
     worst = dist[0]
     buffer = np.empty(_TILE, dtype=np.int32)
@@ -129,6 +137,9 @@ def _scan_1word(w0, block, offset, dist, idx, k):
         tile = block[start : start + _TILE]
         for j in range(tile.shape[0]):
             buffer[j] = np.int32(_popcount(w0 ^ tile[j, 0]))
+        # a vectorisable minimum first: most tiles hold no code closer than the worst kept
+        if _tile_min(buffer, tile.shape[0]) >= worst:
+            continue
         for j in range(tile.shape[0]):
             if buffer[j] < worst:
                 dist[0] = buffer[j]
@@ -151,6 +162,9 @@ def _scan_4words(query, block, offset, dist, idx, k):
                 + _popcount(w2 ^ tile[j, 2])
                 + _popcount(w3 ^ tile[j, 3])
             )
+        # a vectorisable minimum first: most tiles hold no code closer than the worst kept
+        if _tile_min(buffer, tile.shape[0]) >= worst:
+            continue
         for j in range(tile.shape[0]):
             if buffer[j] < worst:
                 dist[0] = buffer[j]
