@@ -122,36 +122,36 @@ _TILE = 512
 
 
 @njit(inline="always")
-def _tile_min(buffer, n):
+def _admit_tile(buffer, n, first, dist, idx, k):
+    """Push the tile's codes closer than the worst kept into the heap; rows from ``first``."""
+    worst = dist[0]
+    # a vectorisable minimum first: most tiles hold no code closer than the worst kept
     m = buffer[0]
     for j in range(1, n):
         m = min(m, buffer[j])
-    return m
+    if m >= worst:
+        return
+    for j in range(n):
+        if buffer[j] < worst:
+            dist[0] = buffer[j]
+            idx[0] = j + first
+            _sift_down(dist, idx, k)
+            worst = dist[0]
 
 
 @njit(inline="always")
 def _scan_1word(w0, block, offset, dist, idx, k):
-    worst = dist[0]
     buffer = np.empty(_TILE, dtype=np.int32)
     for start in range(0, block.shape[0], _TILE):
         tile = block[start : start + _TILE]
         for j in range(tile.shape[0]):
             buffer[j] = np.int32(_popcount(w0 ^ tile[j, 0]))
-        # a vectorisable minimum first: most tiles hold no code closer than the worst kept
-        if _tile_min(buffer, tile.shape[0]) >= worst:
-            continue
-        for j in range(tile.shape[0]):
-            if buffer[j] < worst:
-                dist[0] = buffer[j]
-                idx[0] = j + start + offset
-                _sift_down(dist, idx, k)
-                worst = dist[0]
+        _admit_tile(buffer, tile.shape[0], start + offset, dist, idx, k)
 
 
 @njit(inline="always")
 def _scan_4words(query, block, offset, dist, idx, k):
     w0, w1, w2, w3 = query[0], query[1], query[2], query[3]
-    worst = dist[0]
     buffer = np.empty(_TILE, dtype=np.int32)
     for start in range(0, block.shape[0], _TILE):
         tile = block[start : start + _TILE]
@@ -162,15 +162,7 @@ def _scan_4words(query, block, offset, dist, idx, k):
                 + _popcount(w2 ^ tile[j, 2])
                 + _popcount(w3 ^ tile[j, 3])
             )
-        # a vectorisable minimum first: most tiles hold no code closer than the worst kept
-        if _tile_min(buffer, tile.shape[0]) >= worst:
-            continue
-        for j in range(tile.shape[0]):
-            if buffer[j] < worst:
-                dist[0] = buffer[j]
-                idx[0] = j + start + offset
-                _sift_down(dist, idx, k)
-                worst = dist[0]
+        _admit_tile(buffer, tile.shape[0], start + offset, dist, idx, k)
 
 
 @njit(inline="always")
