@@ -31,20 +31,29 @@ VERSIONED = ("numpy", "scikit-learn", "numba", "pynndescent", "torch", "skorch")
 # Data and retrieval measures ------------------------------------------------
 
 
-def load_split(n_queries=2000, seed=0, n_database=None):
-    """Database / query split of the fortunes MiniLM embeddings (float32).
+def load_split(n_queries=2000, seed=0, n_database=None, corpus="fortunes", label="y"):
+    """Database / query split of a MiniLM corpus in ``DATA`` (float32 embeddings).
 
     A seeded permutation: its first ``n_queries`` rows are the queries, the
-    rest the database (12,813 rows with the defaults). ``n_database`` keeps
-    only the first rows of that database (for smoke runs).
+    rest the database (12,813 fortunes or 18,000 man-page paragraphs with the
+    defaults). ``n_database`` keeps only the first rows of that database (for
+    smoke runs).
+
+    Parameters
+    ----------
+    corpus : {"fortunes", "manpages"}
+        ``../shared/data/<corpus>_minilm.npz``.
+    label : str
+        Key of the labels: ``"y"`` (fortune file, man page) or ``"section"``
+        (man pages only).
 
     Returns
     -------
     X_db, y_db, X_q, y_q : ndarrays
     """
-    data = np.load(DATA / "fortunes_minilm.npz")
+    data = np.load(DATA / f"{corpus}_minilm.npz")
     X = data["X"].astype(np.float32)
-    y = data["y"]
+    y = data[label]
     order = np.random.default_rng(seed).permutation(len(X))
     q, db = order[:n_queries], order[n_queries:][:n_database]
     return X[db], y[db], X[q], y[q]

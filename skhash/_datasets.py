@@ -45,6 +45,51 @@ class NeighborPairDataset(Dataset):
         return Batch(self.X[idx], self.y[idx], self.X[partners])
 
 
+def class_pair_order(labels, generator=None):
+    """A random order of the rows in which items of one class come in pairs.
+
+    The label-centroid term only sees classes met twice or more in a batch; with
+    many small classes (e.g. 7,553 man pages for 18,000 paragraphs) a random
+    batch of 256 rarely holds two items of one class, so the labels go unused.
+    Here the labelled rows of each class are cut into consecutive pairs (in a
+    random order within the class; a last odd row stays alone) and the pairs and
+    the unlabelled rows are shuffled as units, so nearly every labelled item of
+    a class with two or more rows shares its batch with one of its class.
+
+    Parameters
+    ----------
+    labels : torch.Tensor of shape (n_samples,), int64
+        Class indices; negative means unlabelled.
+    generator : torch.Generator, default=None
+        Source of randomness.
+
+    Returns
+    -------
+    order : torch.Tensor of shape (n_samples,), int64
+        A permutation of the rows. Without labelled rows, exactly
+        ``torch.randperm(n_samples, generator=generator)`` (one draw), so an
+        unsupervised fit shuffles as it would without pairing.
+    """
+    n = len(labels)
+    order = torch.randperm(n, generator=generator)
+    shuffled = labels[order]
+    if not bool((shuffled >= 0).any()):
+        return order
+    # group the classes (stable: random order within a class), unlabelled rows first
+    by_class = torch.argsort(shuffled, stable=True)
+    grouped = shuffled[by_class]
+    position = torch.arange(n)
+    new_class = torch.ones(n, dtype=torch.bool)
+    new_class[1:] = grouped[1:] != grouped[:-1]
+    class_start = torch.cummax(torch.where(new_class, position, 0), dim=0).values
+    # a unit starts at every unlabelled row and at every even rank within a class
+    starts_unit = (grouped < 0) | ((position - class_start) % 2 == 0)
+    unit = torch.cumsum(starts_unit.to(torch.int64), dim=0) - 1
+    unit_order = torch.rand(int(unit[-1]) + 1, generator=generator)
+    # stable sort on the units' random keys keeps each pair together and in order
+    return order[by_class[torch.argsort(unit_order[unit], stable=True)]]
+
+
 class BatchLoader:
     """Minimal skorch iterator that slices whole batches from the dataset.
 
@@ -77,7 +122,10 @@ class BatchLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.shuffle:
+            order = class_pair_order(self.dataset.y, self.generator)
+        else:
+            order = torch.arange(n)
         for batch in range(len(self)):
             yield (
                 self.dataset[order[batch * self.batch_size : (batch + 1) * self.batch_size]],
