@@ -1,7 +1,10 @@
 """Codes and methods shared by the Hamming k-NN benchmarks (``neighbors_*.py``).
 
 Codes: clustered (issue 5: 1,000 random centres, 6 random bit flips each),
-uniform, or the fortunes embeddings' codes; always bit-packed, as
+uniform, the fortunes embeddings' codes, or (``--embeddings``) codes of ``--n``
+rows made from both real corpora (:mod:`_embedding_codes`: held-out real rows
+as queries, database rows interpolated between a real row and one of its
+neighbours plus noise); always bit-packed, as
 ``BinaryHashEncoder.packbits`` returns them. Methods: skhash's
 ``HammingNeighbors`` (``"brute"``, ``"nndescent"``), faiss ``IndexBinaryFlat``
 and ``IndexBinaryHNSW``, usearch, and numpy's ``bitwise_count``. Each method
@@ -15,21 +18,21 @@ the returned indices. Needs the ``bench`` extra (faiss-cpu, usearch, matplotlib)
 # Authors: The skhash developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import hashlib
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
+from _embedding_codes import (
+    add_embedding_arguments,
+    cached_codes,
+    encoder_source_key,
+    load_embedding_codes,
+)
 from _harness import Disturbance, best_of, load_split, timed, wait_idle
 
 from skhash import HammingNeighbors
 from skhash.metrics import distance_recall_at_k
 
 TARGET_RECALL = 0.95
-# skhash modules that do not change the encoder's codes (not in the fortunes codes' cache key)
-SEARCH_ONLY = {"_neighbors", "_graph.py", "_hamming.py", "_threads.py", "_knn_graph.py"}
 
 
 def add_data_arguments(parser, n=200_000):
@@ -46,6 +49,7 @@ def add_data_arguments(parser, n=200_000):
         help="codes of the fortunes embeddings (../shared/data) instead of synthetic ones: "
         "12,813 database rows, --queries held-out rows",
     )
+    add_embedding_arguments(parser)
     parser.add_argument(
         "--wait-idle",
         type=float,
@@ -58,8 +62,10 @@ def add_data_arguments(parser, n=200_000):
 def data_options(args):
     """Command-line options that reproduce the codes of ``args`` in a child process."""
     options = ["--n", args.n, "--bits", args.bits, "--queries", args.queries]
-    options += ["--k", args.k, "--threads", args.threads]
-    flags = [flag for flag in ("--uniform", "--fortunes") if getattr(args, flag[2:])]
+    options += ["--k", args.k, "--threads", args.threads, "--mix", args.mix, "--noise", args.noise]
+    flags = [
+        flag for flag in ("--uniform", "--fortunes", "--embeddings") if getattr(args, flag[2:])
+    ]
     return [str(option) for option in options] + flags
 
 
@@ -90,28 +96,17 @@ def fortunes_codes(n_bits, n_queries=2000):
     database embeddings (:func:`_harness.load_split`); cached in the system
     temp directory, keyed by the encoder's source, since the fit takes a minute.
     """
-    import skhash
     from skhash import BinaryHashEncoder
 
-    source = hashlib.sha1()
-    package = Path(skhash.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        if path.relative_to(package).parts[0] not in SEARCH_ONLY:
-            source.update(path.read_bytes())
-    key = f"{n_bits}bits_q{n_queries}_{source.hexdigest()[:10]}"
-    cache = Path(tempfile.gettempdir()) / f"skhash_fortunes_codes_{key}.npz"
-    if cache.exists():
-        saved = np.load(cache)
-        return saved["database"], saved["queries"]
-    X_db, _, X_q, _ = load_split(n_queries=n_queries)
-    print(f"fitting BinaryHashEncoder(n_bits={n_bits}) on {len(X_db):,} rows...", flush=True)
-    encoder = BinaryHashEncoder(n_bits=n_bits, random_state=0).fit(X_db)
-    database, queries = encoder.packbits(X_db), encoder.packbits(X_q)
-    # write then rename, so a killed run leaves no half-written cache
-    partial_file = cache.with_suffix(".tmp.npz")
-    np.savez(partial_file, database=database, queries=queries)
-    os.replace(partial_file, cache)
-    return database, queries
+    def make():
+        X_db, _, X_q, _ = load_split(n_queries=n_queries)
+        print(f"fitting BinaryHashEncoder(n_bits={n_bits}) on {len(X_db):,} rows...", flush=True)
+        encoder = BinaryHashEncoder(n_bits=n_bits, random_state=0).fit(X_db)
+        return dict(database=encoder.packbits(X_db), queries=encoder.packbits(X_q))
+
+    key = f"{n_bits}bits_q{n_queries}_{encoder_source_key()}"
+    arrays = cached_codes(f"fortunes_codes_{key}", make)
+    return arrays["database"], arrays["queries"]
 
 
 def load_codes(args):
@@ -119,6 +114,8 @@ def load_codes(args):
     if args.fortunes:
         database, queries = fortunes_codes(args.bits, args.queries)
         return database, queries, f"{len(database):,} fortunes {args.bits}-bit codes"
+    if args.embeddings:
+        return load_embedding_codes(args)
     database, queries = make_codes(args.n, args.bits, args.queries, uniform=args.uniform)
     kind = "uniform random" if args.uniform else "clustered (1,000 centres, 6 bit flips)"
     description = f"{args.n:,} {kind} {args.bits}-bit codes"
