@@ -120,17 +120,8 @@ def _keep_if_closer(dist, idx, d, j, ef):
 
 
 @njit(inline="always")
-def _push_candidate(cand_dist, cand_idx, n_cand, d, j):
-    # Min-heap on distance; returns the (possibly regrown) arrays.
-    if n_cand == cand_dist.shape[0]:
-        grown_dist = np.empty(2 * n_cand, dtype=np.int32)
-        grown_idx = np.empty(2 * n_cand, dtype=np.int64)
-        grown_dist[:n_cand] = cand_dist
-        grown_idx[:n_cand] = cand_idx
-        cand_dist, cand_idx = grown_dist, grown_idx
-    i = n_cand
-    cand_dist[i] = d
-    cand_idx[i] = j
+def _sift_up(cand_dist, cand_idx, i):
+    # Restore the min-heap on distance above entry i.
     while i > 0:
         parent = (i - 1) // 2
         if cand_dist[parent] <= cand_dist[i]:
@@ -138,7 +129,30 @@ def _push_candidate(cand_dist, cand_idx, n_cand, d, j):
         cand_dist[i], cand_dist[parent] = cand_dist[parent], cand_dist[i]
         cand_idx[i], cand_idx[parent] = cand_idx[parent], cand_idx[i]
         i = parent
-    return cand_dist, cand_idx
+
+
+@njit(inline="always")
+def _push_candidate(cand_dist, cand_idx, n_cand, d, j, worst):
+    # Min-heap on distance, in fixed arrays (numba's parallel loops cannot
+    # swap an array for a larger one). When full, drop the candidates farther
+    # than the worst kept code (``worst``): the walk stops before reaching
+    # them. Returns the new number of candidates; if every slot still holds a
+    # useful candidate (long ties), the new one is dropped.
+    if n_cand == cand_dist.shape[0]:
+        m = 0
+        for r in range(n_cand):
+            if cand_dist[r] <= worst:
+                cand_dist[m] = cand_dist[r]
+                cand_idx[m] = cand_idx[r]
+                _sift_up(cand_dist, cand_idx, m)
+                m += 1
+        n_cand = m
+        if n_cand == cand_dist.shape[0]:
+            return n_cand
+    cand_dist[n_cand] = d
+    cand_idx[n_cand] = j
+    _sift_up(cand_dist, cand_idx, n_cand)
+    return n_cand + 1
 
 
 @njit(inline="always")
@@ -191,10 +205,7 @@ def _graph_knn_kernel(
             n_cand = 0
             for r in range(ef):
                 if idx[r] >= 0:
-                    cand_dist, cand_idx = _push_candidate(
-                        cand_dist, cand_idx, n_cand, dist[r], idx[r]
-                    )
-                    n_cand += 1
+                    n_cand = _push_candidate(cand_dist, cand_idx, n_cand, dist[r], idx[r], dist[0])
             while n_cand > 0:
                 d_c = cand_dist[0]
                 i_c = cand_idx[0]
@@ -211,8 +222,7 @@ def _graph_knn_kernel(
                     visited[j] = stamp
                     d = _distance(query, database, j, n_words)
                     if _keep_if_closer(dist, idx, d, j, ef):
-                        cand_dist, cand_idx = _push_candidate(cand_dist, cand_idx, n_cand, d, j)
-                        n_cand += 1
+                        n_cand = _push_candidate(cand_dist, cand_idx, n_cand, d, j, dist[0])
             _sort_pairs(dist, idx)
 
 

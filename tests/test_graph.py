@@ -29,3 +29,37 @@ def test_build_search_graph_adds_reverse_edges_and_caps_degree():
     indptr, indices = build_search_graph(neighbor_indices, neighbor_distances, max_degree=2)
     lists = [indices[indptr[i] : indptr[i + 1]].tolist() for i in range(4)]
     assert lists == [[1, 2], [0], [0], [0]]  # 0 keeps its two nearest of 1, 2, 3
+
+
+def test_full_candidate_heap_drops_only_candidates_past_the_worst_kept():
+    from skhash._graph import _push_candidate
+
+    cand_dist = np.array([1, 5, 6, 2], dtype=np.int32)  # a full min-heap of 4
+    cand_idx = np.array([10, 50, 60, 20], dtype=np.int64)
+    # full: 5 and 6 lie past the worst kept distance 3 and can never be expanded
+    n = _push_candidate(cand_dist, cand_idx, 4, 0, 7, 3)
+    assert n == 3
+    assert sorted(zip(cand_dist[:n].tolist(), cand_idx[:n].tolist(), strict=True)) == [
+        (0, 7), (1, 10), (2, 20)
+    ]  # fmt: skip
+    assert cand_dist[0] == 0  # the nearest on top
+    # every slot still useful (ties with the worst kept): the new candidate is dropped
+    cand_dist = np.array([3, 3, 3, 3], dtype=np.int32)
+    assert _push_candidate(cand_dist, cand_idx, 4, 2, 8, 3) == 4
+    assert 8 not in cand_idx
+
+
+def test_walk_on_tied_codes_with_a_tiny_beam_returns_true_distances():
+    # 8-bit codes: thousands of ties, the candidate heap (4 * ef slots) fills and compacts
+    rng = np.random.default_rng(0)
+    database = rng.integers(0, 2, (3000, 8), dtype=np.uint8)
+    queries = rng.integers(0, 2, (300, 8), dtype=np.uint8)
+    words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
+    graph_dist, graph_ind = hamming_knn(words, words, 24, exclude_self=True)
+    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=48)
+    entries = choose_entry_points(indptr, indices, 4, np.random.RandomState(0))
+    graph = (indptr, indices, entries)
+    distances, found = graph_knn(query_words, words, *graph, 2, ef=2, n_threads=2)
+    recomputed = np.bitwise_count(words[found] ^ query_words[:, None, :]).sum(-1)
+    np.testing.assert_array_equal(distances, recomputed)
+    assert (np.diff(distances, axis=1) >= 0).all()
