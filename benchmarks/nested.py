@@ -164,7 +164,10 @@ def main(argv=None):
                     rows[b]["alone"].append(
                         recall_of(alone.transform(Xdb), alone.transform(Xq), true)
                     )
-                print(f"  seed {seed}, {b} bits done", flush=True)
+                got = {
+                    k: f"{v[-1]:.4f}" for k, v in rows[b].items() if len(v) == len(fit_s["nested"])
+                }
+                print(f"  seed {seed}, {b} bits: {got}", flush=True)
         print_header(
             "bits", f"nested {args.bits}-bit prefix", "fitted alone", "nested / alone",
             "PCA-ITQ", "nested / ITQ", "miss nested / ITQ",

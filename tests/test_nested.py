@@ -129,3 +129,19 @@ def test_nested_prefix_retrieves_better_than_a_flat_codes_prefix(digits):
     assert prefix_recall(nested, X, 16) > prefix_recall(flat, X, 16) + 0.05
     # and the full code stays about as good (0.966 against 0.971)
     assert prefix_recall(nested, X, 64) > prefix_recall(flat, X, 64) - 0.03
+
+
+def test_auto_width_is_wider_for_nested_codes_longer_than_64_bits(digits):
+    X = digits[0][:100]
+    params = dict(n_projections=8, max_steps=1, random_state=0)
+
+    def width(**changes):
+        enc = BinaryHashEncoder(**params, **changes).fit(X)
+        widths = {v.shape for k, v in enc.module_state_.items() if k.endswith("weight")}
+        assert (enc.hidden_layer_sizes_[0], X.shape[1]) in widths  # the network built
+        return enc.hidden_layer_sizes_
+
+    assert width(n_bits=128) == (1024,)
+    assert width(n_bits=128, nested_bits=(32, 64)) == (2048,)
+    assert width(n_bits=64, nested_bits=(32,)) == (256,)
+    assert width(n_bits=128, nested_bits=(32,), hidden_layer_sizes=(64,)) == (64,)
