@@ -31,7 +31,6 @@ import argparse
 
 import numpy as np
 from _harness import (
-    DATA,
     best_of,
     float_ranking,
     hamming_ranking,
@@ -47,13 +46,9 @@ from _harness import (
 
 
 def load_corpus(name, n_queries=2000, seed=0, n_database=None):
-    """(X_db, X_q) of a corpus, split as :func:`_harness.load_split` splits fortunes."""
-    if name == "fortunes":
-        Xdb, _, Xq, _ = load_split(n_queries, seed, n_database)
-        return Xdb, Xq
-    X = np.load(DATA / f"{name}_minilm.npz")["X"].astype(np.float32)
-    order = np.random.default_rng(seed).permutation(len(X))
-    return X[order[n_queries:][:n_database]], X[order[:n_queries]]
+    """(X_db, X_q) of a corpus, split by :func:`_harness.load_split`."""
+    Xdb, _, Xq, _ = load_split(n_queries, seed, n_database, corpus=name)
+    return Xdb, Xq
 
 
 def recall_of(codes_db, codes_q, true):
