@@ -145,9 +145,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         schedules run over this many steps, and training stops after them.
         ``"auto"`` is ``max_epochs`` passes over the training rows (at most
         ``max_samples``, so at most ``max_epochs * ceil(max_samples /
-        batch_size)`` = 5,120 steps with the defaults); for :meth:`partial_fit`,
-        which cannot know how many rows will come, ``"auto"`` is that largest
-        value. An int sets the budget whatever the number of rows (``max_epochs``
+        batch_size)`` = 5,120 steps with the defaults), and twice that for
+        nested codes of more than 64 bits (``nested_bits``: one network learns
+        every length, and the long prefixes need the steps; see
+        ``docs/nested_codes.md``); for :meth:`partial_fit`, which cannot know
+        how many rows will come, ``"auto"`` is that largest value. An int sets the budget whatever the number of rows (``max_epochs``
         is then unused). See ``docs/training_at_scale.md``.
     max_samples : int, default=32_768
         Most rows a training sees: with more rows, ``fit`` (and each
@@ -414,7 +416,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         scaler = StandardScaler().fit(X)
         dataset = self._dataset(X, X32, labels, seed)
         batch_size, drop_last, n_batches = self._batching(len(X32))
-        steps = self.max_steps if self.max_steps != "auto" else self.max_epochs * n_batches
+        steps = self.max_steps if self.max_steps != "auto" else self._auto_epochs() * n_batches
         net = self._make_net(
             seed, scaler, device, steps, batch_size=batch_size, drop_last=drop_last,
             max_epochs=-(-steps // n_batches), batches_per_epoch=n_batches,
@@ -450,7 +452,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
           budget);
         - the steepness and learning-rate schedules follow the total count of
           training steps (``n_steps_``) over ``max_steps``, read at each call
-          (``"auto"``: ``max_epochs * ceil(max_samples / batch_size)``); so
+          (``"auto"``: ``max_epochs * ceil(max_samples / batch_size)``, twice
+          that for nested codes of more than 64 bits); so
           state ``max_steps`` as the sum of the passes you intend, e.g.
           ``max_epochs * sum(ceil(len(chunk) / batch_size))``. A call once the
           budget is spent raises a ValueError.
@@ -490,7 +493,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         done = 0 if first else training_steps(self.net_)
         budget = self.max_steps
         if budget == "auto":
-            budget = self.max_epochs * self._batching(self.max_samples)[2]
+            budget = self._auto_epochs() * self._batching(self.max_samples)[2]
         if done >= budget:
             raise ValueError(
                 f"The training budget max_steps={self.max_steps!r} ({budget} steps) is spent: "
@@ -793,6 +796,13 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         check_is_fitted(self)
         return super().get_feature_names_out(input_features)
+
+    def _auto_epochs(self):
+        """Passes over the rows under ``max_steps="auto"``."""
+        if self.nested_bits is not None and self.n_bits > 64:
+            # one network learns every length: the long prefixes need the steps
+            return 2 * self.max_epochs
+        return self.max_epochs
 
     def _hidden_layer_sizes(self):
         if isinstance(self.hidden_layer_sizes, str):

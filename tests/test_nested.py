@@ -145,3 +145,22 @@ def test_auto_width_is_wider_for_nested_codes_longer_than_64_bits(digits):
     assert width(n_bits=128, nested_bits=(32, 64)) == (2048,)
     assert width(n_bits=64, nested_bits=(32,)) == (256,)
     assert width(n_bits=128, nested_bits=(32,), hidden_layer_sizes=(64,)) == (64,)
+
+
+def test_auto_budget_doubles_for_nested_codes_longer_than_64_bits(digits):
+    X = digits[0][:100]  # one batch per pass
+    params = dict(n_projections=8, max_epochs=3, random_state=0)
+
+    def steps(**changes):
+        return BinaryHashEncoder(**params, **changes).fit(X).n_steps_
+
+    assert steps(n_bits=128) == 3
+    assert steps(n_bits=128, nested_bits=(32, 64)) == 6
+    assert steps(n_bits=64, nested_bits=(32,)) == 3
+    assert steps(n_bits=128, nested_bits=(32,), max_steps=4) == 4
+    # partial_fit's "auto" budget: passes over max_samples rows, doubled alike
+    enc = BinaryHashEncoder(**params, n_bits=128, nested_bits=(32,), max_samples=100)
+    for _ in range(6):
+        enc.partial_fit(X)
+    with pytest.raises(ValueError, match=r"\(6 steps\) is spent"):
+        enc.partial_fit(X)
