@@ -149,8 +149,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         nested codes of more than 64 bits (``nested_bits``: one network learns
         every length, and the long prefixes need the steps; see
         ``docs/nested_codes.md``); for :meth:`partial_fit`, which cannot know
-        how many rows will come, ``"auto"`` is that largest value. An int sets the budget whatever the number of rows (``max_epochs``
-        is then unused). See ``docs/training_at_scale.md``.
+        how many rows will come, ``"auto"`` is that largest value. An int
+        sets the budget whatever the number of rows (``max_epochs`` is then
+        unused). See ``docs/training_at_scale.md``.
     max_samples : int, default=32_768
         Most rows a training sees: with more rows, ``fit`` (and each
         :meth:`partial_fit` call) draws a seeded uniform sample of this many
