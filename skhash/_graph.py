@@ -8,7 +8,11 @@ landing in the right cluster (0.61 distance-recall@10 with its defaults on
 200,000 clustered 64-bit codes, ``docs/benchmarks.md``). Here every query
 starts from the nearest of a few thousand entry codes that cover every
 connected component of the graph, then walks the graph best-first (the
-layer-0 search of HNSW) keeping the ``ef`` best codes seen.
+layer-0 search of HNSW) keeping the ``ef`` best codes seen. For large
+collections the entry codes are replaced by an upper layer (HNSW's next
+level, one step up): a k-NN graph over a sample of the codes that holds one
+of every component, walked first from its own entry codes; its ``ef`` best
+codes seed the walk of the full graph.
 """
 
 # Authors: The skhash developers
@@ -177,36 +181,74 @@ def _pop_candidate(cand_dist, cand_idx, n_cand):
             break
 
 
+@njit(inline="always")
+def _mark_visited(visited, touched, n_touched, j):
+    # Set code j's bit; False if it was set already. The touched codes are
+    # listed (up to the list's size) so that only their words are cleared.
+    word = j >> 6
+    bit = np.uint64(1) << np.uint64(j & 63)
+    if visited[word] & bit:
+        return False
+    visited[word] |= bit
+    if n_touched < touched.shape[0]:
+        touched[n_touched] = j
+    return True
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _graph_knn_kernel(
-    queries, database, indptr, indices, entries, ef, n_chunks, res_dist, res_idx
+def _walk_kernel(
+    queries, database, indptr, indices, seeds, ef, n_chunks, max_degree, res_dist, res_idx
 ):
     n_queries = queries.shape[0]
     n_words = database.shape[1]
     chunk = (n_queries + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        # One visited array per chunk of queries, stamped with the query number,
-        # so it is never cleared.
-        visited = np.zeros(database.shape[0], dtype=np.int32)
+        # Visited codes as a bit set: 1/32 of an int32 stamp array, so it stays
+        # in cache at 10^6 codes; cleared after each query word by word.
+        visited = np.zeros((database.shape[0] + 63) // 64, dtype=np.uint64)
+        touched = np.empty(1 << 14, dtype=np.int64)
         cand_dist = np.empty(4 * ef, dtype=np.int32)
         cand_idx = np.empty(4 * ef, dtype=np.int64)
+        width = max(max_degree, seeds.shape[1])
+        batch = np.empty(width, dtype=np.int64)
+        batch_dist = np.empty(width, dtype=np.int32)
         for q in range(c * chunk, min(n_queries, (c + 1) * chunk)):
-            stamp = np.int32(q + 1)
             query = queries[q]
             dist = res_dist[q]
             idx = res_idx[q]
             # The ef best codes kept, as a max-heap on (distance, index).
             dist[:] = _INT32_MAX
             idx[:] = -1
-            for e in range(entries.shape[0]):
-                j = entries[e]
-                visited[j] = stamp
-                _keep_if_closer(dist, idx, _distance(query, database, j, n_words), j, ef)
+            row = seeds[q] if seeds.shape[0] == n_queries else seeds[0]
+            n_touched = 0
+            m = 0
+            for e in range(row.shape[0]):
+                j = row[e]
+                if j >= 0 and _mark_visited(visited, touched, n_touched, j):
+                    n_touched += 1
+                    batch[m] = j
+                    m += 1
             n_cand = 0
-            for r in range(ef):
-                if idx[r] >= 0:
-                    n_cand = _push_candidate(cand_dist, cand_idx, n_cand, dist[r], idx[r], dist[0])
-            while n_cand > 0:
+            i_c = np.int64(-1)
+            while True:
+                # Distances of the batch first, heap updates after: the loads of
+                # the batch's codes are independent and overlap in memory.
+                for t in range(m):
+                    batch_dist[t] = _distance(query, database, batch[t], n_words)
+                for t in range(m):
+                    d = batch_dist[t]
+                    j = batch[t]
+                    if _keep_if_closer(dist, idx, d, j, ef) and i_c >= 0:
+                        n_cand = _push_candidate(cand_dist, cand_idx, n_cand, d, j, dist[0])
+                if i_c < 0:
+                    # the seeds kept become the first candidates
+                    for r in range(ef):
+                        if idx[r] >= 0:
+                            n_cand = _push_candidate(
+                                cand_dist, cand_idx, n_cand, dist[r], idx[r], dist[0]
+                            )
+                if n_cand == 0:
+                    break
                 d_c = cand_dist[0]
                 i_c = cand_idx[0]
                 _pop_candidate(cand_dist, cand_idx, n_cand)
@@ -215,18 +257,38 @@ def _graph_knn_kernel(
                 # tie often and plateaus hide closer codes.
                 if d_c > dist[0]:
                     break
+                m = 0
                 for p in range(indptr[i_c], indptr[i_c + 1]):
                     j = np.int64(indices[p])
-                    if visited[j] == stamp:
-                        continue
-                    visited[j] = stamp
-                    d = _distance(query, database, j, n_words)
-                    if _keep_if_closer(dist, idx, d, j, ef):
-                        n_cand = _push_candidate(cand_dist, cand_idx, n_cand, d, j, dist[0])
+                    if _mark_visited(visited, touched, n_touched, j):
+                        n_touched += 1
+                        batch[m] = j
+                        m += 1
             _sort_pairs(dist, idx)
+            if n_touched <= touched.shape[0]:
+                for t in range(n_touched):
+                    visited[touched[t] >> 6] = np.uint64(0)
+            else:
+                visited[:] = 0
 
 
-def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1):
+def _walk(queries, database, indptr, indices, seeds, ef, n_threads):
+    """The ``ef`` nearest codes each walk keeps (ascending), from ``seeds`` rows."""
+    n_queries = queries.shape[0]
+    res_dist = np.empty((n_queries, ef), dtype=np.int32)
+    res_idx = np.empty((n_queries, ef), dtype=np.int64)
+    if n_queries:
+        # A few chunks per thread even out queries of unequal cost.
+        n_chunks = min(n_queries, 8 * n_threads)
+        max_degree = int(np.diff(indptr).max()) if len(indptr) > 1 else 0
+        _walk_kernel(
+            queries, database, indptr, indices, np.ascontiguousarray(seeds, dtype=np.int64),
+            ef, n_chunks, max_degree, res_dist, res_idx,
+        )  # fmt: skip
+    return res_dist, res_idx
+
+
+def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1, upper=None):
     """Approximate k nearest neighbours by a best-first walk of the graph.
 
     Parameters
@@ -236,7 +298,8 @@ def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1):
     indptr, indices : ndarray
         CSR adjacency from :func:`build_search_graph`.
     entries : ndarray of int64
-        Entry codes from :func:`choose_entry_points`.
+        Codes every walk starts from (:func:`choose_entry_points`): rows of
+        ``database``, or of the upper layer when ``upper`` is given.
     k : int
         Number of neighbours, at most ``len(database)``.
     ef : int
@@ -244,6 +307,11 @@ def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1):
         more accurate.
     n_threads : int, default=1
         Threads the queries are spread over (the caller sets numba's count).
+    upper : tuple or None, default=None
+        ``(rows, words, indptr, indices)`` of an upper layer
+        (:func:`build_upper_layer`): the walk of the upper layer from
+        ``entries`` gives each query its ``ef`` seeds in the full graph, as
+        HNSW's upper levels do.
 
     Returns
     -------
@@ -253,13 +321,10 @@ def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1):
         Database rows; -1 where the walk found fewer than ``k`` codes.
     """
     ef = max(int(ef), int(k))
-    n_queries = queries.shape[0]
-    res_dist = np.empty((n_queries, ef), dtype=np.int32)
-    res_idx = np.empty((n_queries, ef), dtype=np.int64)
-    if n_queries:
-        # A few chunks per thread even out queries of unequal cost.
-        n_chunks = min(n_queries, 8 * n_threads)
-        _graph_knn_kernel(
-            queries, database, indptr, indices, entries, ef, n_chunks, res_dist, res_idx
-        )
-    return res_dist[:, :k].copy(), res_idx[:, :k].copy()
+    seeds = np.asarray(entries, dtype=np.int64)[None, :]
+    if upper is not None:
+        rows, words, upper_indptr, upper_indices = upper
+        _, local = _walk(queries, words, upper_indptr, upper_indices, seeds, ef, n_threads)
+        seeds = np.where(local >= 0, rows[np.maximum(local, 0)], -1)
+    dist, idx = _walk(queries, database, indptr, indices, seeds, ef, n_threads)
+    return dist[:, :k].copy(), idx[:, :k].copy()

@@ -63,3 +63,43 @@ def test_walk_on_tied_codes_with_a_tiny_beam_returns_true_distances():
     recomputed = np.bitwise_count(words[found] ^ query_words[:, None, :]).sum(-1)
     np.testing.assert_array_equal(distances, recomputed)
     assert (np.diff(distances, axis=1) >= 0).all()
+
+
+def test_visited_set_is_cleared_between_queries_even_after_long_walks():
+    """Queries answered in one batch equal the same queries answered one by one,
+    including walks that visit more codes than the list of touched words holds."""
+    rng = np.random.default_rng(0)
+    database = rng.integers(0, 2, (40_000, 64), dtype=np.uint8)
+    queries = rng.integers(0, 2, (3, 64), dtype=np.uint8)
+    words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
+    graph_dist, graph_ind = hamming_knn(words, words, 8, exclude_self=True)
+    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=16)
+    entries = choose_entry_points(indptr, indices, 100, np.random.RandomState(0))
+    batch = np.concatenate([query_words, query_words[::-1]])  # 6 queries, one chunk
+    for ef in (20, 20_000):  # a short walk, and one past the 16,384 touched codes
+        together = graph_knn(batch, words, indptr, indices, entries, 10, ef)
+        for q in range(len(batch)):
+            alone = graph_knn(batch[q : q + 1], words, indptr, indices, entries, 10, ef)
+            np.testing.assert_array_equal(together[1][q], alone[1][0])
+    # with ef near n the walk is exact
+    np.testing.assert_array_equal(together[0][:3], hamming_knn(query_words, words, 10)[0])
+
+
+def test_upper_layer_seeds_the_walk():
+    """A walk seeded by an upper layer (every 10th code) finds what a full walk finds."""
+    database, queries = clustered_data()
+    words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
+    exact_dist, _ = hamming_knn(query_words, words, 10)
+    graph_dist, graph_ind = hamming_knn(words, words, 12, exclude_self=True)
+    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=24)
+    rows = choose_entry_points(indptr, indices, 400, np.random.RandomState(0))
+    upper_words = as_words(pack_bits(database[rows]))
+    up_dist, up_ind = hamming_knn(upper_words, upper_words, 12, exclude_self=True)
+    upper_indptr, upper_indices = build_search_graph(up_ind, up_dist, max_degree=24)
+    entries = choose_entry_points(upper_indptr, upper_indices, 20, np.random.RandomState(0))
+    upper = (rows, upper_words, upper_indptr, upper_indices)
+    distances, found = graph_knn(query_words, words, indptr, indices, entries, 10, 32, upper=upper)
+    assert (found >= 0).all()
+    recomputed = np.bitwise_count(words[found] ^ query_words[:, None, :]).sum(-1)
+    np.testing.assert_array_equal(distances, recomputed)
+    np.testing.assert_array_equal(distances, exact_dist)

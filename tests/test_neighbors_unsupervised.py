@@ -1,6 +1,7 @@
 """Tests of HammingNeighbors, the unsupervised Hamming index."""
 
 import copy
+import pickle
 import subprocess
 import sys
 
@@ -323,6 +324,53 @@ def nndescent_pynndescent_graph(clustered):
         return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
             clustered[0]
         )
+
+
+@pytest.fixture(scope="module")
+def nndescent_upper_layer(clustered):
+    """An index large enough (threshold lowered) for walks to start from an upper layer."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(neighbors_base, "_UPPER_LAYER_MIN_SAMPLES", 1000)
+        return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
+            clustered[0]
+        )
+
+
+def test_upper_layer_samples_every_component_and_finds_the_neighbours(
+    nndescent_upper_layer, nndescent_clustered, clustered
+):
+    from scipy.sparse.csgraph import connected_components
+
+    database, queries = clustered
+    nn, flat = nndescent_upper_layer, nndescent_clustered
+    assert flat.upper_rows_ is None  # 4,000 codes: below the threshold
+    n = nn.n_samples_fit_
+    rows = nn.upper_rows_
+    assert len(rows) == n // neighbors_base._UPPER_LAYER_STRIDE
+    assert (np.diff(rows) > 0).all() and rows[0] >= 0 and rows[-1] < n
+    graph = csr_matrix(
+        (np.ones(len(nn.graph_indices_)), nn.graph_indices_, nn.graph_indptr_), shape=(n, n)
+    )
+    n_components, labels = connected_components(graph, directed=False)
+    assert n_components > 1
+    assert set(labels[rows]) == set(range(n_components))  # every component reachable
+    # the upper layer is a search graph over its rows; walks start from its entries
+    m = len(rows)
+    assert nn.upper_indptr_.shape == (m + 1,) and nn.upper_indices_.max() < m
+    assert np.isin(nn.entry_points_, rows).all()
+    true_dist, _ = reference_knn(queries, database, 10)
+    distances, indices = nn.kneighbors(queries)
+    assert (indices >= 0).all()
+    np.testing.assert_array_equal(
+        distances, np.count_nonzero(database[indices] != queries[:, None], axis=2)
+    )
+    assert distance_recall_at_k(true_dist, distances) >= 0.95
+    # a pickled copy rebuilds its word views and answers the same
+    again = pickle.loads(pickle.dumps(nn))
+    assert "_upper_words" not in nn.__getstate__() and "_upper_words" in vars(again)
+    np.testing.assert_array_equal(again.kneighbors(queries)[1], indices)
+    # a refit below the threshold drops the layer
+    assert nn.__class__(**nn.get_params()).fit(database[:500]).upper_rows_ is None
 
 
 def test_graph_is_exact_for_small_n_and_pynndescent_above(

@@ -34,6 +34,13 @@ _AUTO_BRUTE_MAX_SAMPLES = 1_000_000
 # cores: exact 12 s at 1e5 and 47 s at 2e5 (quadratic); pynndescent 19 s and
 # 42 s once compiled, plus ~100 s of compilation in every new process.
 _EXACT_GRAPH_MAX_SAMPLES = 200_000
+# From this many codes on, walks start from an upper layer, the k-NN graph of
+# one code in _UPPER_LAYER_STRIDE (HNSW's first level, one step): 10^6 codes of
+# real embeddings, 2 threads, QPS at distance-recall 0.95 about 1.3x (64 bits)
+# and 1.6x (256 bits) that of walks from 4 * sqrt(n) scanned entry codes
+# (docs/benchmarks.md).
+_UPPER_LAYER_MIN_SAMPLES = 100_000
+_UPPER_LAYER_STRIDE = 16
 
 _POSITIVE_INT = Interval(numbers.Integral, 1, None, closed="left")
 _MODES = Options(str, {"connectivity", "distance"})
@@ -92,14 +99,17 @@ class HammingNeighborsBase(BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__().copy()  # may be self.__dict__ itself
-        # A view (or padded copy) of codes_; pickling it would store the codes twice.
+        # Views (or copies) of codes_; pickling them would store the codes twice.
         state.pop("_words", None)
+        state.pop("_upper_words", None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if "codes_" in self.__dict__:
             self._words = as_words(self.codes_)
+        if self.__dict__.get("upper_rows_") is not None:
+            self._upper_words = as_words(self.codes_[self.upper_rows_])
 
     # -- input ---------------------------------------------------------------------------
 
@@ -175,16 +185,18 @@ class HammingNeighborsBase(BaseEstimator):
             algorithm = "brute"
         self.fit_method_ = algorithm
         self.graph_indptr_ = self.graph_indices_ = self.entry_points_ = None
+        self.upper_rows_ = self.upper_indptr_ = self.upper_indices_ = None
+        self.__dict__.pop("_upper_words", None)
         if algorithm == "nndescent":
             self._build_graph()
         return y
 
-    def _build_graph(self):
-        random_state = check_random_state(self.random_state)
+    def _search_graph(self, codes, random_state):
+        """CSR adjacency of the symmetrised k-NN graph of ``codes``."""
         seed = random_state.randint(np.iinfo(np.int32).max)
         # n_neighbors_graph counts the code itself, as pynndescent's n_neighbors does
         neighbor_indices, neighbor_distances = knn_graph(
-            self.codes_,
+            codes,
             self.n_neighbors_graph - 1,
             metric="bit_hamming",
             random_state=seed,
@@ -192,13 +204,30 @@ class HammingNeighborsBase(BaseEstimator):
             n_jobs=self.n_jobs,
             nndescent_params={"n_trees": self.n_trees, "n_iters": self.n_iters},
         )
-        self.graph_indptr_, self.graph_indices_ = build_search_graph(
-            neighbor_indices, neighbor_distances, 2 * self.n_neighbors_graph
+        return build_search_graph(neighbor_indices, neighbor_distances, 2 * self.n_neighbors_graph)
+
+    def _build_graph(self):
+        random_state = check_random_state(self.random_state)
+        self.graph_indptr_, self.graph_indices_ = self._search_graph(self.codes_, random_state)
+        n = self.n_samples_fit_
+        if n < _UPPER_LAYER_MIN_SAMPLES:
+            self.entry_points_ = choose_entry_points(
+                self.graph_indptr_, self.graph_indices_, int(4 * np.sqrt(n)), random_state
+            )
+            return
+        # The upper layer holds a code of every component of the graph, so a
+        # walk can still reach each; its own entry codes start every walk.
+        rows = choose_entry_points(
+            self.graph_indptr_, self.graph_indices_, n // _UPPER_LAYER_STRIDE, random_state
         )
-        n_entry_points = int(4 * np.sqrt(self.n_samples_fit_))
-        self.entry_points_ = choose_entry_points(
-            self.graph_indptr_, self.graph_indices_, n_entry_points, random_state
+        self.upper_indptr_, self.upper_indices_ = self._search_graph(
+            self.codes_[rows], random_state
         )
+        entries = choose_entry_points(
+            self.upper_indptr_, self.upper_indices_, int(4 * np.sqrt(len(rows))), random_state
+        )
+        self.upper_rows_, self.entry_points_ = rows, rows[entries]
+        self._upper_words = as_words(self.codes_[rows])
 
     # -- queries -------------------------------------------------------------------------
 
@@ -231,15 +260,26 @@ class HammingNeighborsBase(BaseEstimator):
 
     def _query_index(self, query_words, k):
         with numba_threads(self.n_jobs) as n_threads:
+            entries, upper = self.entry_points_, None
+            if self.upper_rows_ is not None:
+                # the kernel walks the upper layer by its own row numbers
+                entries = np.searchsorted(self.upper_rows_, self.entry_points_)
+                upper = (
+                    self.upper_rows_,
+                    self._upper_words,
+                    self.upper_indptr_,
+                    self.upper_indices_,
+                )
             distances, indices = graph_knn(
                 query_words,
                 self._words,
                 self.graph_indptr_,
                 self.graph_indices_,
-                self.entry_points_,
+                entries,
                 k,
                 self._ef_search(),
                 n_threads,
+                upper=upper,
             )
             # A walk confined to a component smaller than k comes back short (-1):
             # complete those rows exactly rather than return invalid indices.

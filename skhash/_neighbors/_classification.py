@@ -81,6 +81,10 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
         The search graph of ``"nndescent"``, as in
         :class:`~skhash.HammingNeighbors`.
 
+    upper_rows_, upper_indptr_, upper_indices_ : ndarray or None
+        Its upper layer (from 100,000 codes on), as in
+        :class:`~skhash.HammingNeighbors`.
+
     See Also
     --------
     HammingNeighbors : The unsupervised index.

@@ -108,7 +108,18 @@ class HammingNeighbors(KNeighborsMixin, RadiusNeighborsMixin, HammingNeighborsBa
         first.
 
     entry_points_ : ndarray of int64 or None
-        Rows every graph search starts from.
+        Rows every graph search starts from: the nearest of them to the query
+        seed the walk (below 100,000 codes), or they start a walk of the upper
+        layer whose ``ef_search`` best codes seed the walk of the full graph.
+
+    upper_rows_ : ndarray of int64 or None
+        From 100,000 codes on, the rows of the upper layer: one code in 16,
+        at least one of every connected component of the graph (HNSW's first
+        level); None below, or without a graph.
+
+    upper_indptr_, upper_indices_ : ndarray or None
+        CSR adjacency of the upper layer's own k-NN graph (``n_neighbors_graph``
+        neighbours and reverse edges), by position in ``upper_rows_``.
 
     See Also
     --------
