@@ -37,7 +37,9 @@ class HammingNeighbors(KNeighborsMixin, RadiusNeighborsMixin, HammingNeighborsBa
         kernel for small ``n``); a query starts from the nearest of about
         ``4 * sqrt(n_samples_fit)`` entry codes, at least one in every
         connected component of the graph, and walks the graph best-first
-        (see ``ef_search``). ``"auto"`` uses ``"nndescent"`` from 1,000,000
+        (see ``ef_search``); from 100,000 codes on, from the best codes of a
+        walk of an upper layer instead (the graph of one code in 16, see
+        ``upper_rows_``). ``"auto"`` uses ``"nndescent"`` from 1,000,000
         fitted codes on, ``"brute"`` below (see ``docs/benchmarks.md``).
         :meth:`radius_neighbors` is always exact.
 
