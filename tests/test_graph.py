@@ -7,6 +7,14 @@ from skhash._hamming import as_words, hamming_knn, pack_bits
 from tests.neighbors_helpers import clustered_data
 
 
+def exact_search_graph(words, k, n_entry_points):
+    """The exact k-NN search graph of ``words`` (degree cap 2k) and its entry codes."""
+    graph_dist, graph_ind = hamming_knn(words, words, k, exclude_self=True)
+    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=2 * k)
+    entries = choose_entry_points(indptr, indices, n_entry_points, np.random.RandomState(0))
+    return indptr, indices, entries
+
+
 def test_graph_search_with_full_beam_is_exact():
     """With ef = n every code reachable from an entry is kept: the walk is exact."""
     database, queries = clustered_data()
@@ -55,10 +63,7 @@ def test_walk_on_tied_codes_with_a_tiny_beam_returns_true_distances():
     database = rng.integers(0, 2, (3000, 8), dtype=np.uint8)
     queries = rng.integers(0, 2, (300, 8), dtype=np.uint8)
     words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
-    graph_dist, graph_ind = hamming_knn(words, words, 24, exclude_self=True)
-    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=48)
-    entries = choose_entry_points(indptr, indices, 4, np.random.RandomState(0))
-    graph = (indptr, indices, entries)
+    graph = exact_search_graph(words, 24, 4)
     distances, found = graph_knn(query_words, words, *graph, 2, ef=2, n_threads=2)
     recomputed = np.bitwise_count(words[found] ^ query_words[:, None, :]).sum(-1)
     np.testing.assert_array_equal(distances, recomputed)
@@ -72,9 +77,7 @@ def test_visited_set_is_cleared_between_queries_even_after_long_walks():
     database = rng.integers(0, 2, (40_000, 64), dtype=np.uint8)
     queries = rng.integers(0, 2, (3, 64), dtype=np.uint8)
     words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
-    graph_dist, graph_ind = hamming_knn(words, words, 8, exclude_self=True)
-    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=16)
-    entries = choose_entry_points(indptr, indices, 100, np.random.RandomState(0))
+    indptr, indices, entries = exact_search_graph(words, 8, 100)
     batch = np.concatenate([query_words, query_words[::-1]])  # 6 queries, one chunk
     for ef in (20, 20_000):  # a short walk, and one past the 16,384 touched codes
         together = graph_knn(batch, words, indptr, indices, entries, 10, ef)
@@ -90,13 +93,9 @@ def test_upper_layer_seeds_the_walk():
     database, queries = clustered_data()
     words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
     exact_dist, _ = hamming_knn(query_words, words, 10)
-    graph_dist, graph_ind = hamming_knn(words, words, 12, exclude_self=True)
-    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=24)
-    rows = choose_entry_points(indptr, indices, 400, np.random.RandomState(0))
+    indptr, indices, rows = exact_search_graph(words, 12, 400)
     upper_words = as_words(pack_bits(database[rows]))
-    up_dist, up_ind = hamming_knn(upper_words, upper_words, 12, exclude_self=True)
-    upper_indptr, upper_indices = build_search_graph(up_ind, up_dist, max_degree=24)
-    entries = choose_entry_points(upper_indptr, upper_indices, 20, np.random.RandomState(0))
+    upper_indptr, upper_indices, entries = exact_search_graph(upper_words, 12, 20)
     upper = (rows, upper_words, upper_indptr, upper_indices)
     distances, found = graph_knn(query_words, words, indptr, indices, entries, 10, 32, upper=upper)
     assert (found >= 0).all()

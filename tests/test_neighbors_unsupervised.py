@@ -316,24 +316,23 @@ def test_constructor_arguments_are_keyword_only():
         HammingNeighbors(3)
 
 
+def nndescent_with_threshold(codes, name, value):
+    """An NN-descent index fitted with one size threshold of the backend lowered."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(neighbors_base, name, value)
+        return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(codes)
+
+
 @pytest.fixture(scope="module")
 def nndescent_pynndescent_graph(clustered):
     """An index whose graph PyNNDescent builds (above the exact-graph size)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(neighbors_base, "_EXACT_GRAPH_MAX_SAMPLES", 1000)
-        return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
-            clustered[0]
-        )
+    return nndescent_with_threshold(clustered[0], "_EXACT_GRAPH_MAX_SAMPLES", 1000)
 
 
 @pytest.fixture(scope="module")
 def nndescent_upper_layer(clustered):
     """An index large enough (threshold lowered) for walks to start from an upper layer."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(neighbors_base, "_UPPER_LAYER_MIN_SAMPLES", 1000)
-        return HammingNeighbors(n_neighbors=10, algorithm="nndescent", random_state=0).fit(
-            clustered[0]
-        )
+    return nndescent_with_threshold(clustered[0], "_UPPER_LAYER_MIN_SAMPLES", 1000)
 
 
 def test_upper_layer_samples_every_component_and_finds_the_neighbours(
