@@ -261,7 +261,7 @@ class HammingNeighborsBase(BaseEstimator):
     def _query_index(self, query_words, k):
         with numba_threads(self.n_jobs) as n_threads:
             entries, upper = self.entry_points_, None
-            if self.upper_rows_ is not None:
+            if getattr(self, "upper_rows_", None) is not None:  # None or absent (older pickle)
                 # the kernel walks the upper layer by its own row numbers
                 entries = np.searchsorted(self.upper_rows_, self.entry_points_)
                 upper = (
