@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/quality.py --bits 32 64 128 --seeds 0 1 2 --supervised-bits 64 --sign-bits
     python benchmarks/quality.py --corpus manpages --bits 128 256 --supervised-bits
+    python benchmarks/quality.py --bits 128 --params '{"hidden_layer_sizes": [2048]}'
     python benchmarks/quality.py --quick                      # smoke run
 """
 
@@ -26,6 +27,7 @@ Usage::
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import json
 
 import numpy as np
 from _harness import (
@@ -59,12 +61,14 @@ def main(argv=None):
     parser.add_argument("--sign-bits", action="store_true", help="also run b = 384")
     parser.add_argument("--n-database", type=int, default=None, help="first database rows only")
     parser.add_argument("--max-epochs", type=int, default=None, help="encoder max_epochs")
+    parser.add_argument("--params", default="{}", help="more BinaryHashEncoder settings (JSON)")
     parser.add_argument(
         "--corpus", choices=["fortunes", "manpages"], default="fortunes", help="data set"
     )
     quick = dict(bits=[8], seeds=[0], supervised_bits=[8], n_database=2000, max_epochs=2)
     args = parse_args(parser, quick, argv)
     params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    params.update(json.loads(args.params))
 
     print(machine_line(), flush=True)
     Xdb, ydb, Xq, yq = load_split(seed=0, n_database=args.n_database, corpus=args.corpus)
