@@ -98,8 +98,8 @@ def main(argv=None):
                     rows["fit"].append(fit_s)
         m = {k: float(np.mean(v)) for k, v in rows.items()}
         print_row(
-            b, f"{m['skhash']:.3f}", f"{m['PCA-ITQ']:.3f}", f"{m['SimHash']:.3f}",
-            f"{m['skhash'] / m['PCA-ITQ']:.3f}", f"{(1 - m['skhash']) / (1 - m['PCA-ITQ']):.2f}",
+            b, f"{m['skhash']:.4f}", f"{m['PCA-ITQ']:.4f}", f"{m['SimHash']:.3f}",
+            f"{m['skhash'] / m['PCA-ITQ']:.3f}", f"{(1 - m['skhash']) / (1 - m['PCA-ITQ']):.3f}",
             f"{m['skhash10']:.3f}", f"{m['PCA-ITQ10']:.3f}",
             f"{m['fit']:.0f}",
         )  # fmt: skip

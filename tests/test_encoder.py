@@ -238,7 +238,7 @@ def test_module_state_is_the_torch_state_as_float32_numpy(fitted):
     assert fitted.hidden_layer_sizes_ == FAST["hidden_layer_sizes"]
     assert BinaryHashEncoder(n_bits=128).fit(
         np.eye(3)[[0, 1, 2, 0]], None
-    ).hidden_layer_sizes_ == (1024,)
+    ).hidden_layer_sizes_ == (2048,)
 
 
 def test_embed_without_net_uses_the_numpy_forward(fitted, digits):

@@ -131,7 +131,7 @@ def test_nested_prefix_retrieves_better_than_a_flat_codes_prefix(digits):
     assert prefix_recall(nested, X, 64) > prefix_recall(flat, X, 64) - 0.03
 
 
-def test_auto_width_is_wider_for_nested_codes_longer_than_64_bits(digits):
+def test_auto_width_is_wider_for_codes_longer_than_64_bits(digits):
     X = digits[0][:100]
     params = dict(n_projections=8, max_steps=1, random_state=0)
 
@@ -141,20 +141,22 @@ def test_auto_width_is_wider_for_nested_codes_longer_than_64_bits(digits):
         assert (enc.hidden_layer_sizes_[0], X.shape[1]) in widths  # the network built
         return enc.hidden_layer_sizes_
 
-    assert width(n_bits=128) == (1024,)
+    assert width(n_bits=64) == (256,)
+    assert width(n_bits=128) == (2048,)
     assert width(n_bits=128, nested_bits=(32, 64)) == (2048,)
     assert width(n_bits=64, nested_bits=(32,)) == (256,)
     assert width(n_bits=128, nested_bits=(32,), hidden_layer_sizes=(64,)) == (64,)
 
 
-def test_auto_budget_doubles_for_nested_codes_longer_than_64_bits(digits):
+def test_auto_budget_doubles_for_codes_longer_than_64_bits(digits):
     X = digits[0][:100]  # one batch per pass
     params = dict(n_projections=8, max_epochs=3, random_state=0)
 
     def steps(**changes):
         return BinaryHashEncoder(**params, **changes).fit(X).n_steps_
 
-    assert steps(n_bits=128) == 3
+    assert steps(n_bits=64) == 3
+    assert steps(n_bits=128) == 6
     assert steps(n_bits=128, nested_bits=(32, 64)) == 6
     assert steps(n_bits=64, nested_bits=(32,)) == 3
     assert steps(n_bits=128, nested_bits=(32,), max_steps=4) == 4
