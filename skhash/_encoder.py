@@ -147,8 +147,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         batch_size)`` = 5,120 steps with the defaults), and twice that for
         codes of more than 64 bits, whose wider network keeps learning (with
         it, the miss rate 1 - recall10@100 against PCA-ITQ's fell by 0.03 to
-        0.08 on both corpora of ``docs/benchmarks.md``; nested codes: every
-        prefix within 2% of its model alone, ``docs/nested_codes.md``); for
+        0.12 on both corpora of ``docs/benchmarks.md``; nested codes need it
+        for their long prefixes, ``docs/nested_codes.md``); for
         :meth:`partial_fit`, which cannot know how many rows will come,
         ``"auto"`` is that largest value. An int sets the budget whatever the
         number of rows (``max_epochs`` is then unused). See
