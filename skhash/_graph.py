@@ -195,10 +195,28 @@ def _mark_visited(visited, touched, n_touched, j):
     return True
 
 
+# Unvisited neighbours whose distances are computed together, before the heap
+# updates: their memory loads are independent and overlap.
+_BATCH = 64
+
+
+@njit(inline="always")
+def _visit_batch(query, database, n_words, batch, batch_dist, m, dist, idx, ef, heap, push):
+    # Keep the batch's codes that beat the worst kept one; push them as candidates
+    # (heap: the candidates' distances, rows and count). Returns the new count.
+    cand_dist, cand_idx, n_cand = heap
+    for t in range(m):
+        batch_dist[t] = _distance(query, database, batch[t], n_words)
+    for t in range(m):
+        d = batch_dist[t]
+        j = batch[t]
+        if _keep_if_closer(dist, idx, d, j, ef) and push:
+            n_cand = _push_candidate(cand_dist, cand_idx, n_cand, d, j, dist[0])
+    return n_cand
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _walk_kernel(
-    queries, database, indptr, indices, seeds, ef, n_chunks, max_degree, res_dist, res_idx
-):
+def _walk_kernel(queries, database, indptr, indices, seeds, ef, n_chunks, res_dist, res_idx):
     n_queries = queries.shape[0]
     n_words = database.shape[1]
     chunk = (n_queries + n_chunks - 1) // n_chunks
@@ -209,7 +227,7 @@ def _walk_kernel(
         touched = np.empty(1 << 14, dtype=np.int64)
         cand_dist = np.empty(4 * ef, dtype=np.int32)
         cand_idx = np.empty(4 * ef, dtype=np.int64)
-        width = max(max_degree, seeds.shape[1])
+        width = max(_BATCH, seeds.shape[1])
         batch = np.empty(width, dtype=np.int64)
         batch_dist = np.empty(width, dtype=np.int32)
         for q in range(c * chunk, min(n_queries, (c + 1) * chunk)):
@@ -228,27 +246,16 @@ def _walk_kernel(
                     n_touched += 1
                     batch[m] = j
                     m += 1
+            seed_heap = (cand_dist, cand_idx, 0)
+            _visit_batch(
+                query, database, n_words, batch, batch_dist, m, dist, idx, ef, seed_heap, False
+            )
+            # the seeds kept become the first candidates
             n_cand = 0
-            i_c = np.int64(-1)
-            while True:
-                # Distances of the batch first, heap updates after: the loads of
-                # the batch's codes are independent and overlap in memory.
-                for t in range(m):
-                    batch_dist[t] = _distance(query, database, batch[t], n_words)
-                for t in range(m):
-                    d = batch_dist[t]
-                    j = batch[t]
-                    if _keep_if_closer(dist, idx, d, j, ef) and i_c >= 0:
-                        n_cand = _push_candidate(cand_dist, cand_idx, n_cand, d, j, dist[0])
-                if i_c < 0:
-                    # the seeds kept become the first candidates
-                    for r in range(ef):
-                        if idx[r] >= 0:
-                            n_cand = _push_candidate(
-                                cand_dist, cand_idx, n_cand, dist[r], idx[r], dist[0]
-                            )
-                if n_cand == 0:
-                    break
+            for r in range(ef):
+                if idx[r] >= 0:
+                    n_cand = _push_candidate(cand_dist, cand_idx, n_cand, dist[r], idx[r], dist[0])
+            while n_cand > 0:
                 d_c = cand_dist[0]
                 i_c = cand_idx[0]
                 _pop_candidate(cand_dist, cand_idx, n_cand)
@@ -257,13 +264,21 @@ def _walk_kernel(
                 # tie often and plateaus hide closer codes.
                 if d_c > dist[0]:
                     break
-                m = 0
-                for p in range(indptr[i_c], indptr[i_c + 1]):
-                    j = np.int64(indices[p])
-                    if _mark_visited(visited, touched, n_touched, j):
-                        n_touched += 1
-                        batch[m] = j
-                        m += 1
+                p = indptr[i_c]
+                end = indptr[i_c + 1]
+                while p < end:
+                    m = 0
+                    while p < end and m < _BATCH:
+                        j = np.int64(indices[p])
+                        p += 1
+                        if _mark_visited(visited, touched, n_touched, j):
+                            n_touched += 1
+                            batch[m] = j
+                            m += 1
+                    heap = (cand_dist, cand_idx, n_cand)
+                    n_cand = _visit_batch(
+                        query, database, n_words, batch, batch_dist, m, dist, idx, ef, heap, True
+                    )
             _sort_pairs(dist, idx)
             if n_touched <= touched.shape[0]:
                 for t in range(n_touched):
@@ -280,11 +295,8 @@ def _walk(queries, database, indptr, indices, seeds, ef, n_threads):
     if n_queries:
         # A few chunks per thread even out queries of unequal cost.
         n_chunks = min(n_queries, 8 * n_threads)
-        max_degree = int(np.diff(indptr).max()) if len(indptr) > 1 else 0
-        _walk_kernel(
-            queries, database, indptr, indices, np.ascontiguousarray(seeds, dtype=np.int64),
-            ef, n_chunks, max_degree, res_dist, res_idx,
-        )  # fmt: skip
+        seeds = np.ascontiguousarray(seeds, dtype=np.int64)
+        _walk_kernel(queries, database, indptr, indices, seeds, ef, n_chunks, res_dist, res_idx)
     return res_dist, res_idx
 
 
