@@ -347,3 +347,26 @@ def test_generated_queries(X, cls, k):
         assert_unchanged(estimator, before)
     else:
         assert bits is not None and bits.shape[1] == 16
+
+
+def test_interrupted_upper_layer_build_keeps_the_previous_index(monkeypatch):
+    codes = RNG.integers(0, 2, (400, 32), dtype=np.uint8)
+    monkeypatch.setattr(neighbors_base, "_UPPER_LAYER_MIN_SAMPLES", 100)
+    nn = HammingNeighbors(n_neighbors=3, algorithm="nndescent", random_state=0).fit(codes)
+    assert nn.upper_rows_ is not None
+    before = snapshot(nn)
+    build = neighbors_base.build_search_graph
+    calls = []
+
+    def interrupted_second_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the upper layer's graph
+            raise KeyboardInterrupt
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(neighbors_base, "build_search_graph", interrupted_second_call)
+    with pytest.raises(KeyboardInterrupt):
+        nn.fit(RNG.integers(0, 2, (300, 32), dtype=np.uint8))
+    assert len(calls) == 2
+    assert_unchanged(nn, before)
+    assert nn.n_samples_fit_ == 400
