@@ -12,15 +12,24 @@ ranking (ties by index). In one run, per corpus and seed:
 
 With ``--cascade``: search with the nested model's codes through
 :class:`~skhash.HammingNeighbors` (public API, brute force) either as one flat
-scan of the full packed code, or as a cascade: the shortest prefix's packed
-codes give ``--first`` candidates, the full code reranks them to ``--candidates``,
-then float cosine rescoring keeps 10; recall10@10 after rescoring and queries
-per second of search + rerank + rescoring (query encoding excluded, the same for
-both).
+scan of the full packed code, or as a cascade: a prefix's packed codes
+(``--cascade-prefixes``, the shortest prefix by default) give ``--first``
+candidates, the full code reranks them to ``--candidates``, then float cosine
+rescoring keeps 10; recall10@10 after rescoring and queries per second of
+search + rerank + rescoring (query encoding excluded, the same for both).
+
+``--embeddings N`` replaces the corpora by ``N`` database rows made from both
+corpora's real embeddings (``_embedding_codes.synthetic_embeddings``: 2,000
+held-out real rows as queries, database rows interpolated between a real row
+and one of its neighbours plus noise): the cascade at the scale where a flat
+scan is expensive. Only the nested model is fitted there (on its default
+sample of ``max_samples`` rows); ground truth by exact cosine over all rows.
 
 Usage::
 
     python benchmarks/nested.py --bits 128 --prefixes 32 64 --corpora fortunes --cascade
+    python benchmarks/nested.py --bits 256 --prefixes 32 64 128 --embeddings 1000000 \
+        --cascade --cascade-prefixes 32 64 --max-epochs 10
     python benchmarks/nested.py --quick        # smoke run
 """
 
@@ -51,6 +60,21 @@ def load_corpus(name, n_queries=2000, seed=0, n_database=None):
     return Xdb, Xq
 
 
+def load_embeddings(n):
+    """(X_db, X_q, true10) of ``n`` rows made from the real embeddings; exact cosine top 10."""
+    from _embedding_codes import nearest_rows, synthetic_embeddings
+
+    Xdb, Xq = synthetic_embeddings(n)  # unit rows
+    true = nearest_rows(Xq, Xdb, 10, chunk=64)  # 64 x n similarities at a time
+    sims = np.einsum("qd,qcd->qc", Xq, Xdb[true])
+    return Xdb, Xq, np.take_along_axis(true, np.argsort(-sims, axis=1, kind="stable"), 1)
+
+
+def encode(enc, X, chunk=100_000):
+    """``enc.transform(X)`` in chunks (the hidden layer of 10^6 rows does not fit at once)."""
+    return np.concatenate([enc.transform(X[i : i + chunk]) for i in range(0, len(X), chunk)])
+
+
 def recall_of(codes_db, codes_q, true):
     return recall(true, hamming_ranking(codes_db, codes_q, 100), 100)
 
@@ -69,38 +93,44 @@ def rerank_full(packed_db, packed_q, candidates, keep):
     return np.take_along_axis(candidates, order, axis=1)
 
 
-def cascade_table(enc, Xdb, Xq, true10, prefix, first, n_candidates, repeat):
+def cascade_table(enc, Xdb, Xq, true10, prefixes, first, n_candidates, repeat):
     """Flat scan of the full code vs prefix scan + full rerank, both then float rescoring."""
     from skhash import HammingNeighbors
 
-    codes_db, codes_q = enc.transform(Xdb), enc.transform(Xq)
+    codes_db, codes_q = encode(enc, Xdb), enc.transform(Xq)
     full_db, full_q = np.packbits(codes_db, axis=1), np.packbits(codes_q, axis=1)
-    pre_db, pre_q = (np.packbits(c[:, :prefix], axis=1) for c in (codes_db, codes_q))
     unit_db = Xdb / np.linalg.norm(Xdb, axis=1, keepdims=True)
     unit_q = Xq / np.linalg.norm(Xq, axis=1, keepdims=True)
     flat = HammingNeighbors(algorithm="brute", packed=True).fit(full_db)
-    short = HammingNeighbors(algorithm="brute", packed=True).fit(pre_db)
 
     def run_flat():
         cand = flat.kneighbors(full_q, n_candidates, return_distance=False)
         return cand, rescore(unit_db, unit_q, cand)
 
-    def run_cascade():
-        cand = short.kneighbors(pre_q, first, return_distance=False)
-        cand = rerank_full(full_db, full_q, cand, n_candidates)
-        return cand, rescore(unit_db, unit_q, cand)
+    def cascade(prefix):
+        pre_db, pre_q = (np.packbits(c[:, :prefix], axis=1) for c in (codes_db, codes_q))
+        short = HammingNeighbors(algorithm="brute", packed=True).fit(pre_db)
 
-    run_flat(), run_cascade()  # compile the kernels, warm the caches
+        def run():
+            cand = short.kneighbors(pre_q, first, return_distance=False)
+            cand = rerank_full(full_db, full_q, cand, n_candidates)
+            return cand, rescore(unit_db, unit_q, cand)
+
+        return run
+
     n_bits = codes_db.shape[1]
+    searches = [(f"flat scan, {n_bits} bits", run_flat)] + [
+        (f"{p}-bit scan to {first}, {n_bits}-bit rerank to {n_candidates}", cascade(p))
+        for p in prefixes
+    ]
+    for _, fn in searches:
+        fn()  # compile the kernels, warm the caches
     print(
         f"\n### Cascade, nested {n_bits}-bit model: {len(Xq):,} queries, "
         f"{len(Xdb):,} rows, float rescoring of {n_candidates} candidates to 10\n"
     )
     print_header("search", "candidate recall10@cand", "recall10@10 rescored", "QPS", left=1)
-    for name, fn in (
-        (f"flat scan, {n_bits} bits", run_flat),
-        (f"{prefix}-bit scan to {first}, {n_bits}-bit rerank to {n_candidates}", run_cascade),
-    ):
+    for name, fn in searches:
         seconds, (cand, top) = best_of(fn, repeat)
         print_row(
             name,
@@ -108,6 +138,20 @@ def cascade_table(enc, Xdb, Xq, true10, prefix, first, n_candidates, repeat):
             f"{recall(true10, top, 10):.3f}",
             f"{len(Xq) / seconds:,.0f}",
         )
+
+
+def at_scale(args, params, cascade_prefixes):
+    """The cascade table on ``args.embeddings`` rows made from the real embeddings."""
+    from skhash import BinaryHashEncoder
+
+    seconds, (Xdb, Xq, true) = timed(lambda: load_embeddings(args.embeddings))
+    print(f"{len(Xdb):,} rows and {len(Xq):,} queries with ground truth in {seconds:.0f} s")
+    enc = BinaryHashEncoder(
+        n_bits=args.bits, nested_bits=tuple(args.prefixes), random_state=args.seeds[0], **params
+    )
+    seconds, _ = timed(lambda: enc.fit(Xdb))
+    print(f"nested fit, settings {params or 'default'}: {seconds:.0f} s", flush=True)
+    cascade_table(enc, Xdb, Xq, true, cascade_prefixes, args.first, args.candidates, args.repeat)
 
 
 def main(argv=None):
@@ -119,6 +163,12 @@ def main(argv=None):
     parser.add_argument("--alone-full", action="store_true", help="also fit N bits alone")
     parser.add_argument("--no-alone", action="store_true", help="fit no model per length")
     parser.add_argument("--cascade", action="store_true")
+    parser.add_argument(
+        "--cascade-prefixes", type=int, nargs="+", default=None, help="prefixes scanned first"
+    )
+    parser.add_argument(
+        "--embeddings", type=int, default=None, help="N rows made from the real embeddings"
+    )
     parser.add_argument("--first", type=int, default=1000, help="prefix-scan candidates")
     parser.add_argument("--candidates", type=int, default=100, help="rescored candidates")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, best kept")
@@ -132,6 +182,11 @@ def main(argv=None):
 
     print(machine_line(), flush=True)
     lengths = [*args.prefixes, args.bits]
+    cascade_prefixes = args.cascade_prefixes or args.prefixes[:1]
+    if args.embeddings:
+        at_scale(args, params, cascade_prefixes)
+        print_command()
+        return
     for corpus in args.corpora:
         Xdb, Xq = load_corpus(corpus, n_database=args.n_database)
         true = float_ranking(Xdb, Xq, 10)
@@ -181,7 +236,7 @@ def main(argv=None):
         )
         if args.cascade:
             cascade_table(
-                enc, Xdb, Xq, true, args.prefixes[0], args.first, args.candidates, args.repeat
+                enc, Xdb, Xq, true, cascade_prefixes, args.first, args.candidates, args.repeat
             )
     print_command()
 

@@ -72,7 +72,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         ``n_bits``, e.g. ``(32, 64, 128)`` with ``n_bits=256``: every loss term
         is applied to each prefix ``codes[:, :p]`` as to a code of ``p`` bits
         (its own targets and slices, ``temperature="auto"`` for ``p`` bits) and
-        to the full code, and averaged, so that the first ``p`` bits of
+        to the full code, and summed with weights proportional to the lengths
+        (every bit weighs the same), so that the first ``p`` bits of
         ``transform(X)`` are themselves good ``p``-bit codes: one fit serves
         every listed length, and a search can scan a short prefix and rerank
         with longer ones. None trains the full code only. See

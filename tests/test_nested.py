@@ -6,7 +6,7 @@ import torch
 
 from skhash import BinaryHashEncoder
 from skhash._batch import Batch
-from skhash._objective import TERM_NAMES, HashingLoss, auto_temperature
+from skhash._objective import TERM_NAMES, HashingLoss, auto_temperature, level_weights
 from tests.helpers import FAST
 
 
@@ -63,7 +63,12 @@ def test_default_is_the_same_training_as_without_the_parameter(fitted, digits):
     np.testing.assert_array_equal(explicit.transform(X), fitted.transform(X))
 
 
-def test_each_term_is_the_mean_over_prefixes_with_auto_temperature_per_length():
+def test_level_weights_are_proportional_to_length():
+    np.testing.assert_allclose(level_weights([32, 64, 128]), [1 / 7, 2 / 7, 4 / 7])
+    np.testing.assert_allclose(level_weights([64]), [1.0])
+
+
+def test_each_term_is_the_length_weighted_sum_over_prefixes_with_auto_temperature_per_length():
     # terms without random draws can be recomputed level by level
     b = batch()
     g = torch.Generator().manual_seed(1)
@@ -71,7 +76,9 @@ def test_each_term_is_the_mean_over_prefixes_with_auto_temperature_per_length():
     nested = HashingLoss(settings(n_bits=256, nested_bits=(64, 128)), seed=0)(out, b)
     levels = [HashingLoss(settings(n_bits=p), seed=0)(out[:, :p], b) for p in (64, 128, 256)]
     for name in ("centroid", "anticollapse", "neighbor"):
-        torch.testing.assert_close(nested[name], sum(lv[name] for lv in levels) / 3)
+        # weights 64 / 448, 128 / 448, 256 / 448: each bit counts once per length it is in
+        expected = (lv[name] * p / 448 for lv, p in zip(levels, (64, 128, 256), strict=True))
+        torch.testing.assert_close(nested[name], sum(expected))
     assert set(nested) == {*TERM_NAMES, "loss"}
     torch.testing.assert_close(nested["loss"], sum(nested[n] for n in TERM_NAMES))
     # "auto" is resolved per length: the full code's temperature for every prefix differs
