@@ -40,7 +40,15 @@ BIT_ORDER = "numpy.packbits, big: bit 0 of a code is the most significant bit of
 _ENCODER_FORMAT = "skhash.BinaryHashEncoder"
 _INDEX_FORMAT = "skhash.HashIndex"
 _MAX_MANIFEST_BYTES = 16 << 20
-_INDEX_PARAMS = ("algorithm", "n_candidates", "rescore", "asymmetric", "n_jobs", "random_state")
+_INDEX_PARAMS = (
+    "algorithm",
+    "n_candidates",
+    "rescore",
+    "asymmetric",
+    "prefix_bits",
+    "n_jobs",
+    "random_state",
+)
 
 
 def _skhash_version():
@@ -428,7 +436,8 @@ def load_index(path, *, verify=False, mmap=True):
         ):
             raise _Corrupt(f"{path}/vectors.npy: shape or dtype differs from the manifest.")
 
-    params = {k: manifest["params"][k] for k in _INDEX_PARAMS}
+    # an index saved before a parameter existed has its default (e.g. prefix_bits)
+    params = {k: manifest["params"][k] for k in _INDEX_PARAMS if k in manifest["params"]}
     frozen = manifest["encoder"]["frozen"]
     if frozen:
         fitted = FrozenEstimator(encoder)

@@ -88,6 +88,39 @@ def test_hamming_only_mode_matches_hamming_neighbors(X, encoder):
     assert dist.dtype == np.int32
 
 
+@pytest.mark.parametrize("prefix_bits", [8, 13])
+def test_prefix_bits_index_the_first_bits_of_the_codes(X, encoder, prefix_bits):
+    Q = blobs(20, seed=5)
+    kw = dict(encoder=FrozenEstimator(encoder), rescore=None, prefix_bits=prefix_bits)
+    index = HashIndex(**kw).fit(X[:200])
+    want = np.packbits(encoder.transform(X[:200])[:, :prefix_bits], axis=1)
+    assert index.n_bits_ == prefix_bits and index.codes_.shape == want.shape
+    assert (index.codes_ == want).mean() > 0.999  # numpy forward vs torch: rounding of 0
+    index.add(X[200:])  # added rows are cut to the same prefix
+    assert index.codes_.shape == (len(X), want.shape[1])
+    dist, ids = index.kneighbors(Q, n_neighbors=5)
+    nn = HammingNeighbors(packed=True).fit(index.codes_)
+    query_codes = np.packbits(encoder.transform(Q)[:, :prefix_bits], axis=1)
+    want_dist, rows = nn.kneighbors(query_codes, n_neighbors=5)
+    assert (dist == want_dist).mean() > 0.99 and dist.max() <= prefix_bits
+    # with rescoring: the prefix's candidates, then exact cosine
+    for asymmetric in (False, True):
+        params = {**kw, "rescore": "float32", "n_candidates": 1e9, "asymmetric": asymmetric}
+        rescored = HashIndex(**params).fit(X)
+        np.testing.assert_array_equal(rescored.kneighbors(Q, 5)[1], exact_cosine(Q, X, 5)[1])
+    # the fitted length governs: set_params without a refit changes no query
+    index.set_params(prefix_bits=4)
+    np.testing.assert_array_equal(index.kneighbors(Q, n_neighbors=5)[0], dist)
+
+
+def test_prefix_bits_longer_than_the_code_raise_and_keep_the_index(index, X, encoder):
+    before, n_bits = index._state, encoder.n_bits
+    with pytest.raises(ValueError, match=f"prefix_bits={n_bits + 1} exceeds the {n_bits} bits"):
+        index.set_params(prefix_bits=n_bits + 1).fit(X)
+    same_state(index, before)
+    index.set_params(prefix_bits=None)
+
+
 def test_codes_are_the_encoders_packbits(X, encoder, index):
     # numpy forward pass: equal to torch except bits within rounding of 0
     agree = index.codes_ == encoder.packbits(X)

@@ -71,6 +71,24 @@ def test_round_trip_gives_bit_identical_answers(tmp_path, X, encoder, Q, rescore
         assert not isinstance(HashIndex.load(tmp_path / "ix", mmap=False).vectors_, np.memmap)
 
 
+def test_prefix_index_round_trip(tmp_path, X, encoder, Q):
+    index = fit_index(X, encoder, prefix_bits=16, n_candidates=3)
+    index.save(tmp_path / "ix")
+    loaded = HashIndex.load(tmp_path / "ix", verify=True)
+    assert loaded.prefix_bits == 16 and loaded.n_bits_ == 16 and loaded.codes_.shape[1] == 2
+    assert_same_answers(index, loaded, Q)
+    loaded.add(Q, ids=np.arange(len(Q)) + 10_000)  # new rows cut to the same 16 bits
+    assert loaded.codes_.shape == (len(X) + len(Q), 2)
+
+
+def test_index_saved_before_prefix_bits_loads_with_the_default(saved, Q):
+    index, path = saved
+    edit_manifest(path, lambda m: m["params"].pop("prefix_bits"))
+    loaded = HashIndex.load(path)
+    assert loaded.prefix_bits is None
+    assert_same_answers(index, loaded, Q)
+
+
 def test_manifest_fields(saved):
     index, path = saved
     manifest = json.loads((path / "manifest.json").read_text())
