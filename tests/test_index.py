@@ -350,6 +350,9 @@ def test_failed_refit_keeps_the_fitted_index(index, X):
         (dict(asymmetric="yes"), "asymmetric"),
         (dict(n_jobs=0), "n_jobs"),
         (dict(asymmetric=True, rescore=None), "rescore"),
+        (dict(prefix_bits=0), "prefix_bits"),
+        (dict(prefix_bits="8"), "prefix_bits"),
+        (dict(prefix_bits=8.0), "prefix_bits"),
     ],
 )
 def test_bad_parameters(X, encoder, params, match):
