@@ -75,8 +75,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         to the full code, and summed with weights proportional to the lengths
         (every bit weighs the same), so that the first ``p`` bits of
         ``transform(X)`` are themselves good ``p``-bit codes: one fit serves
-        every listed length, and a search can scan a short prefix and rerank
-        with longer ones. None trains the full code only. See
+        every listed length (an index of a prefix:
+        ``HashIndex(prefix_bits=p)``). None trains the full code only. See
         ``docs/nested_codes.md``.
     hidden_layer_sizes : tuple of int or "auto", default="auto"
         Hidden widths of the network's non-linear branch; ``()`` gives a linear

@@ -126,7 +126,7 @@ def level_weights(lengths):
     """Weights of the code lengths of a nested objective: ``p / sum(lengths)`` for length ``p``.
 
     Every bit weighs the same: a length's terms count in proportion to the
-    bits they train. With equal weights (the mean, before 0.2.0) the full
+    bits they train. With equal weights (the mean, the first rule) the full
     code, one length among several, trailed the model fitted for its length
     alone by 2.2% (fortunes, 128 bits nested at 32 and 64) while the short
     prefixes beat theirs by 4-5%; ``docs/nested_codes.md``.
