@@ -138,7 +138,7 @@ def test_nested_prefix_retrieves_better_than_a_flat_codes_prefix(digits):
     assert prefix_recall(nested, X, 64) > prefix_recall(flat, X, 64) - 0.03
 
 
-def test_auto_width_is_wider_for_codes_longer_than_64_bits(digits):
+def test_auto_width_is_wider_for_codes_longer_than_64_bits_and_nested_ones(digits):
     X = digits[0][:100]
     params = dict(n_projections=8, max_steps=1, random_state=0)
 
@@ -150,7 +150,7 @@ def test_auto_width_is_wider_for_codes_longer_than_64_bits(digits):
 
     assert width(n_bits=64) == (256,)
     assert width(n_bits=128) == (2048,)
-    assert width(n_bits=128, nested_bits=(32, 64)) == (2048,)
+    assert width(n_bits=128, nested_bits=(32, 64)) == (4096,)  # one network, several lengths
     assert width(n_bits=64, nested_bits=(32,)) == (256,)
     assert width(n_bits=128, nested_bits=(32,), hidden_layer_sizes=(64,)) == (64,)
 
