@@ -117,6 +117,15 @@ def _pack_block(block, encoder):
     return np.ascontiguousarray(np.packbits(encoder.transform(block), axis=1))
 
 
+def _cut_prefix(packed, n_bits):
+    """The first ``n_bits`` bits of packed rows, packed (trailing bits of the last byte zero)."""
+    n_bytes = -(-n_bits // 8)
+    out = np.array(packed[:, :n_bytes], dtype=np.uint8, order="C")
+    if n_bits % 8:
+        out[:, -1] &= np.uint8((0xFF << (8 - n_bits % 8)) & 0xFF)
+    return out
+
+
 def _transform_block(block, encoder):
     return np.asarray(encoder.transform(block), dtype=np.uint8)
 
@@ -453,6 +462,14 @@ class DaskHashIndex(BaseEstimator):
         when ``encoder`` is set.
     split_every : int, default=8
         Fan-in of the merge tree.
+    prefix_bits : int or None, default=None
+        Index and search only the first ``prefix_bits`` bits of each code (the
+        encoder's, or the packed codes given): the way to serve a prefix of
+        nested codes (``BinaryHashEncoder(nested_bits=...)``) with
+        ``prefix_bits / 8`` bytes per item. Queries are cut the same way
+        (packed query codes have the width of the codes given to :meth:`fit`).
+        At most the code length; None keeps the whole code. Read at
+        :meth:`fit`: :meth:`add` and :meth:`kneighbors` keep the fitted length.
 
     Attributes
     ----------
@@ -463,7 +480,8 @@ class DaskHashIndex(BaseEstimator):
     vectors_ : dask.array.Array of shape (n_samples, n_dims), float32, or None
         Unit-normalised rescoring vectors, chunked like ``codes_``.
     n_bits_ : int
-        Code length (``8 * n_bytes`` for codes given without an encoder).
+        Length of the indexed codes: ``prefix_bits`` when set, else the
+        encoder's ``n_bits`` (``8 * n_bytes`` for codes given without one).
     id_ranges_ : ndarray of shape (n_shards, 3), int64
         Smallest id, largest id and row count of each shard.
 
@@ -480,12 +498,14 @@ class DaskHashIndex(BaseEstimator):
         "encoder": [None, object],
         "n_candidates": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "split_every": [Interval(numbers.Integral, 2, None, closed="left")],
+        "prefix_bits": [None, Interval(numbers.Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, *, encoder=None, n_candidates=None, split_every=8):
+    def __init__(self, *, encoder=None, n_candidates=None, split_every=8, prefix_bits=None):
         self.encoder = encoder
         self.n_candidates = n_candidates
         self.split_every = split_every
+        self.prefix_bits = prefix_bits
 
     def _validate_params(self):
         # fit validates through fit_context; set_params may change them later
@@ -495,8 +515,11 @@ class DaskHashIndex(BaseEstimator):
 
     # -- building -----------------------------------------------------------
 
-    def _prepare(self, X, ids, vectors, first_id, want_vectors):
-        """Lazy, validated ``(n_bits, (codes, ids, vectors))`` for new rows."""
+    def _prepare(self, X, ids, vectors, first_id, want_vectors, prefix):
+        """Lazy, validated ``(n_bits, source_bytes, (codes, ids, vectors))`` for new rows.
+
+        Codes are cut to their first ``prefix`` bits (None: whole codes).
+        """
         if self.encoder is not None:
             n_bits = _check_encoder(self.encoder)
             if _is_dask_dataframe(X):
@@ -524,6 +547,14 @@ class DaskHashIndex(BaseEstimator):
             if codes.numblocks[1] > 1:
                 codes = codes.rechunk({1: -1})
             n_bits = 8 * codes.shape[1]
+        source_bytes = int(codes.shape[1])
+        if prefix is not None and prefix != n_bits:
+            if prefix > n_bits:
+                raise ValueError(f"prefix_bits={prefix} exceeds the {n_bits} bits of the codes.")
+            codes = codes.map_blocks(
+                _cut_prefix, prefix, dtype=np.uint8, chunks=(codes.chunks[0], (-(-prefix // 8),))
+            )
+            n_bits = prefix
         if want_vectors and vectors is None:
             raise ValueError(
                 "rescoring vectors are needed (n_candidates is set, or the index holds "
@@ -557,7 +588,7 @@ class DaskHashIndex(BaseEstimator):
             if vectors.numblocks[1] > 1:
                 vectors = vectors.rechunk({1: -1})
             vectors = vectors.map_blocks(_unit_rows, dtype=np.float32)
-        return n_bits, _build_shards(codes, ids, vectors)
+        return n_bits, source_bytes, _build_shards(codes, ids, vectors)
 
     @fit_context()
     def fit(self, X, y=None, *, ids=None, vectors=None):
@@ -583,11 +614,14 @@ class DaskHashIndex(BaseEstimator):
         self : DaskHashIndex
         """
         want = vectors is not None or self.n_candidates is not None
-        n_bits, (codes, ids_, vectors_) = self._prepare(X, ids, vectors, 0, want)
+        n_bits, source_bytes, (codes, ids_, vectors_) = self._prepare(
+            X, ids, vectors, 0, want, self.prefix_bits
+        )
         codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_)
         _check_ids_disjoint(ranges, [ids_])
         self.codes_, self.ids_, self.vectors_ = codes, ids_, vectors_
         self.n_bits_ = n_bits
+        self._source_bytes = source_bytes  # width of packed query codes (before the cut)
         self.id_ranges_ = ranges
         return self
 
@@ -609,10 +643,13 @@ class DaskHashIndex(BaseEstimator):
         self._validate_params()
         first = int(self.id_ranges_[:, 1].max()) + 1 if self.id_ranges_[:, 2].any() else 0
         want = self.vectors_ is not None
-        n_bits, (codes, ids_, vectors_) = self._prepare(X, ids, vectors, first, want)
-        if n_bits != self.n_bits_ or codes.shape[1] != self.codes_.shape[1]:
+        n_bits, source_bytes, (codes, ids_, vectors_) = self._prepare(
+            X, ids, vectors, first, want, self.n_bits_
+        )
+        if source_bytes != self._source_bytes or n_bits != self.n_bits_:
             raise ValueError(
-                f"new codes have {codes.shape[1]} bytes per row, the index {self.codes_.shape[1]}."
+                f"new codes have {source_bytes} bytes per row, the codes given to fit "
+                f"{self._source_bytes}."
             )
         if vectors_ is not None and vectors_.shape[1] != self.vectors_.shape[1]:
             raise ValueError(
@@ -678,7 +715,7 @@ class DaskHashIndex(BaseEstimator):
         if isinstance(X, da.Array):
             X = X.compute()
         if self.encoder is not None:
-            words = as_words(self.encoder.packbits(X))
+            words = as_words(_cut_prefix(self.encoder.packbits(X), self.n_bits_))
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
         else:
@@ -687,12 +724,12 @@ class DaskHashIndex(BaseEstimator):
                 raise ValueError(
                     f"X must be 2-D packed uint8 query codes, got {X.ndim}-D {X.dtype}."
                 )
-            if X.shape[1] != self.codes_.shape[1]:
+            if X.shape[1] != self._source_bytes:
                 raise ValueError(
-                    f"X has {X.shape[1]} bytes per row, but the index codes have "
-                    f"{self.codes_.shape[1]} ({self.n_bits_} bits)."
+                    f"X has {X.shape[1]} bytes per row, but the codes given to fit have "
+                    f"{self._source_bytes}."
                 )
-            words = as_words(X)
+            words = as_words(_cut_prefix(X, self.n_bits_))
         if self.vectors_ is None or self.n_candidates is None:
             return words, None
         if query_vectors is None:

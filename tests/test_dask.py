@@ -208,6 +208,54 @@ def test_rescoring_with_every_row_a_candidate_is_exact_cosine(dask_client, digit
     np.testing.assert_allclose(dist, 1 - np.take_along_axis(cos, truth, 1), atol=1e-5)
 
 
+def _prefix(packed, n_bits):
+    return np.packbits(np.unpackbits(packed, axis=1)[:, :n_bits], axis=1)
+
+
+def test_prefix_bits_index_and_search_the_first_bits(dask_client):
+    codes = _codes()
+    full = codes.compute()
+    index = DaskHashIndex(prefix_bits=11, split_every=2).fit(codes[:700])
+    assert index.n_bits_ == 11 and index.codes_.shape == (700, 2)
+    np.testing.assert_array_equal(index.codes_.compute(), _prefix(full[:700], 11))
+    index.add(codes[700:])  # added rows are cut to the same prefix
+    index.set_params(prefix_bits=4)  # read at fit only: the index keeps 11 bits
+    queries = full[::41]  # packed queries have the width given to fit, cut like the codes
+    dist, ids = index.kneighbors(queries, n_neighbors=30)
+    q_words, db_words = as_words(_prefix(queries, 11)), as_words(_prefix(full, 11))
+    ref_dist, ref_ids = hamming_knn(q_words, db_words, 30)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_array_equal(ids, ref_ids)
+    assert dist.max() <= 11
+    with pytest.raises(ValueError, match="bytes per row"):
+        index.kneighbors(_prefix(queries, 11)[:, :1])
+
+
+def test_prefix_bits_of_the_encoders_codes_with_rescoring(dask_client, fitted, digits):
+    X, _ = digits
+    database, queries = X[300:1500], X[1500:1560]
+    index = DaskHashIndex(encoder=fitted, n_candidates=1200, prefix_bits=6)
+    index.fit(da.from_array(database, chunks=400))
+    np.testing.assert_array_equal(
+        index.codes_.compute(), np.packbits(fitted.transform(database)[:, :6], axis=1)
+    )
+    # every row a candidate: the exact cosine answer, whatever the prefix
+    dist, ids = index.kneighbors(queries, n_neighbors=10)
+    cos = _unit(queries) @ _unit(database).T
+    np.testing.assert_array_equal(ids, np.argsort(-cos, axis=1, kind="stable")[:, :10])
+    hamming = DaskHashIndex(encoder=fitted, prefix_bits=6).fit(da.from_array(database, chunks=400))
+    dist, ids = hamming.kneighbors(queries, n_neighbors=10)
+    prefix_codes = np.packbits(fitted.transform(np.r_[database, queries])[:, :6], axis=1)
+    db_words, q_words = as_words(prefix_codes[:1200]), as_words(prefix_codes[1200:])
+    ref_dist, ref_ids = hamming_knn(q_words, db_words, 10)
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_array_equal(ids, ref_ids)
+    with pytest.raises(ValueError, match="prefix_bits=17 exceeds the 16 bits"):
+        DaskHashIndex(encoder=fitted, prefix_bits=17).fit(da.from_array(database, chunks=400))
+    with pytest.raises(ValueError, match="prefix_bits"):
+        DaskHashIndex(prefix_bits=0).fit(_codes())
+
+
 def test_add_and_compact_keep_exact_answers(dask_client):
     codes = _codes()
     full = codes.compute()
