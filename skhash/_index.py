@@ -6,7 +6,7 @@
 import math
 import numbers
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit, prange
@@ -34,12 +34,19 @@ _WRITE_LOCK = threading.RLock()
 
 @dataclass(frozen=True)
 class _State:
-    """Everything a query reads, replaced as a whole by add/remove (never mutated)."""
+    """Everything a query reads, replaced as a whole by add/remove.
+
+    Never mutated: ``add`` writes only rows of ``vector_buffer`` past every row
+    a state reads (``vectors`` is a view of its first n rows).
+    """
 
     ids: np.ndarray  # (n,) int64, strictly increasing
     codes: np.ndarray  # (n, n_bytes) uint8, packbits order
     vectors: np.ndarray | None  # (n, d) unit rows, float32/float16/int8, or None
     searcher: object  # fitted HammingNeighbors over codes, or None when empty
+    # the array ``vectors`` is the first n rows of, with room for more (add appends there;
+    # rows past n belong to no state yet), or None: ``vectors`` is exactly n rows
+    vector_buffer: np.ndarray | None = None
 
 
 # MSB-first bit t of byte value v, as +1/-1: np.packbits' order
@@ -125,6 +132,46 @@ def _as_ids(ids, n, what="ids"):
     if unique.shape[0] != n:
         raise ValueError(f"{what} must be unique; repeated: {unique[counts > 1][:5].tolist()}.")
     return ids
+
+
+def _find_ids(sorted_ids, ids):
+    """Positions of ``ids`` in the sorted ``sorted_ids``, and which are there.
+
+    A binary search per id: ``O(m log n)``, where a set operation (``np.isin``,
+    ``np.intersect1d``) would hash all ``n`` indexed ids on every add or remove.
+    """
+    positions = np.searchsorted(sorted_ids, ids)
+    found = positions < sorted_ids.shape[0]
+    found[found] = sorted_ids[positions[found]] == ids[found]
+    return positions, found
+
+
+def _all_after(new_ids, sorted_ids):
+    """Whether the sorted ``new_ids`` all follow every one of ``sorted_ids``."""
+    return not (new_ids.size and sorted_ids.size) or bool(new_ids[0] > sorted_ids[-1])
+
+
+def _appended_vectors(state, vectors, *, after_all):
+    """``(vectors, vector_buffer)`` of ``state`` with ``vectors`` added after its rows.
+
+    New rows whose ids all follow the indexed ones (``after_all``: the rows stay
+    in id order) are written into the spare rows of the state's buffer, past
+    every row a state can read, and the result is a longer view of it: ``add``
+    copies the float vectors only when the buffer grows (by a quarter), so
+    adding m rows costs O(m) amortised, not O(n). Otherwise, or for a
+    memory-mapped state (never written), new arrays as ``np.concatenate``.
+    """
+    if vectors is None:
+        return None, None
+    n, m = state.ids.shape[0], vectors.shape[0]
+    if not after_all:
+        return np.concatenate([state.vectors, vectors]), None
+    buffer = state.vector_buffer
+    if buffer is None or buffer.shape[0] < n + m:
+        buffer = np.empty((n + m + max(m, (n + m) // 4), vectors.shape[1]), vectors.dtype)
+        buffer[:n] = state.vectors
+    buffer[n : n + m] = vectors
+    return buffer[: n + m], buffer
 
 
 class HashIndex(BaseEstimator):
@@ -306,6 +353,13 @@ class HashIndex(BaseEstimator):
     def n_items_(self):
         return self._fitted_state().ids.shape[0]
 
+    def __getstate__(self):
+        # a pickle keeps the vectors, not the spare rows of the buffer add appends to
+        state = super().__getstate__()
+        if getattr(state.get("_state"), "vector_buffer", None) is not None:
+            state["_state"] = replace(state["_state"], vector_buffer=None)
+        return state
+
     def _fitted_state(self):
         try:
             return self.__dict__["_state"]
@@ -357,13 +411,14 @@ class HashIndex(BaseEstimator):
             return np.clip(q, -127, 127).astype(np.int8)
         return U.astype(self.rescore)
 
-    def _make_state(self, ids, codes, vectors):
+    def _make_state(self, ids, codes, vectors, vector_buffer=None):
         from ._neighbors import HammingNeighbors
 
         order = np.argsort(ids, kind="stable")
         if not np.array_equal(order, np.arange(ids.shape[0])):
             ids, codes = ids[order], codes[order]
             vectors = None if vectors is None else vectors[order]
+            vector_buffer = None
         searcher = None
         if ids.shape[0]:
             algorithm = self.algorithm
@@ -376,7 +431,9 @@ class HashIndex(BaseEstimator):
                 random_state=self.random_state,
             ).fit(codes)
             codes = searcher.codes_  # one copy of the codes, shared with the searcher
-        return _State(ids=ids, codes=codes, vectors=vectors, searcher=searcher)
+        return _State(
+            ids=ids, codes=codes, vectors=vectors, searcher=searcher, vector_buffer=vector_buffer
+        )
 
     # -- fit, add, remove -------------------------------------------------------------------
 
@@ -466,18 +523,21 @@ class HashIndex(BaseEstimator):
                 ids = np.arange(start, start + X.shape[0], dtype=np.int64)
             else:
                 ids = _as_ids(ids, X.shape[0])
-            taken = np.intersect1d(ids, state.ids)
+            _, present = _find_ids(state.ids, ids)
+            taken = np.sort(ids[present])
             if taken.size:
                 raise ValueError(
                     f"ids already in the index: {taken[:5].tolist()}; remove them first."
                 )
             codes, _ = self._encode(X)
             vectors = self._unit_vectors(np.asarray(X, dtype=np.float32))
-            # new arrays (concatenate copies: a memory-mapped state is never written)
+            order = np.argsort(ids, kind="stable")
+            ids, codes = ids[order], codes[order]
+            vectors = None if vectors is None else vectors[order]
             new = self._make_state(
                 np.concatenate([state.ids, ids]),
                 np.concatenate([state.codes, codes]),
-                None if vectors is None else np.concatenate([state.vectors, vectors]),
+                *_appended_vectors(state, vectors, after_all=_all_after(ids, state.ids)),
             )
             self._state = new  # the one assignment a concurrent query can observe
         return self
@@ -502,10 +562,12 @@ class HashIndex(BaseEstimator):
         ids = _as_ids(ids.reshape(-1), ids.size)
         with _WRITE_LOCK:
             state = self._state
-            unknown = np.setdiff1d(ids, state.ids)
-            if unknown.size:
+            positions, present = _find_ids(state.ids, ids)
+            if not present.all():
+                unknown = np.sort(ids[~present])
                 raise KeyError(f"ids not in the index: {unknown[:5].tolist()}.")
-            keep = ~np.isin(state.ids, ids)
+            keep = np.ones(state.ids.shape[0], dtype=bool)
+            keep[positions] = False
             self._state = self._make_state(
                 state.ids[keep],
                 state.codes[keep],

@@ -1,5 +1,6 @@
 """HashIndex: two-stage search, ids, add/remove, bad input, estimator checks."""
 
+import pickle
 import threading
 
 import numpy as np
@@ -254,6 +255,42 @@ def test_add_and_remove_equal_a_fresh_index(X, encoder):
     for a, b in zip(index.kneighbors(Q), fresh.kneighbors(Q), strict=True):
         np.testing.assert_array_equal(a, b)
     assert len(index) == keep.sum()
+
+
+def test_adds_after_the_largest_id_append_and_earlier_states_stay_intact(X, encoder):
+    kw = dict(encoder=FrozenEstimator(encoder), rescore="float32", n_candidates=8)
+    index = HashIndex(**kw).fit(X[:150])
+    held = index._state  # what a query running during the adds reads
+    held_vectors = held.vectors.copy()
+    index.add(X[150:160])  # copies the vectors once, into a buffer with room
+    first = index._state
+    index.add(X[160:190], ids=np.arange(189, 159, -1))  # unsorted, all after the largest
+    index.add(X[190:200])  # 200 rows: the room the first add made (a quarter more)
+    # appended into the same buffer, past every row an earlier state can read
+    assert np.shares_memory(first.vectors, index._state.vectors)
+    assert first.vector_buffer is index._state.vector_buffer
+    assert held.vectors.shape == (150, X.shape[1]) and first.vectors.shape[0] == 160
+    np.testing.assert_array_equal(held.vectors, held_vectors)
+    ids = np.r_[np.arange(160), np.arange(189, 159, -1), np.arange(190, 200)]
+    fresh = HashIndex(**kw).fit(X[:200], ids=ids)
+    Q = blobs(20, seed=9)
+    for name in ("ids_", "codes_", "vectors_"):
+        np.testing.assert_array_equal(getattr(index, name), getattr(fresh, name))
+    for a, b in zip(index.kneighbors(Q), fresh.kneighbors(Q), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # an id below the largest: new arrays (rows are kept in id order)
+    index.remove([5])
+    index.add(X[5:6], ids=[5])
+    assert index._state.vector_buffer is None
+    for a, b in zip(index.kneighbors(Q), fresh.kneighbors(Q), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # a pickle keeps the vectors, not the buffer's spare rows
+    index.add(X[200:], ids=np.arange(200, len(X)))
+    clone = pickle.loads(pickle.dumps(index))
+    assert clone._state.vector_buffer is None
+    np.testing.assert_array_equal(clone.vectors_, index.vectors_)
+    clone.add(X[:2], ids=[1000, 1001])
+    np.testing.assert_array_equal(clone.ids_[-3:], [len(X) - 1, 1000, 1001])
 
 
 def test_add_without_ids_continues_after_the_largest(index, X):
