@@ -501,6 +501,10 @@ class HashIndex(BaseEstimator):
     def add(self, X, ids=None):
         """Index more rows without refitting the encoder.
 
+        Rows whose ids all follow the largest indexed id (the default ids) are
+        appended to the rescoring vectors in amortised O(``n_samples``) time;
+        other ids build new arrays, O(``n_items_``) (``docs/retrieval.md``).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features_in_)
@@ -544,6 +548,8 @@ class HashIndex(BaseEstimator):
 
     def remove(self, ids):
         """Remove items by id.
+
+        Builds new arrays of the remaining items, O(``n_items_``).
 
         Parameters
         ----------
