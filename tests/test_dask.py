@@ -250,8 +250,12 @@ def test_prefix_bits_of_the_encoders_codes_with_rescoring(dask_client, fitted, d
     ref_dist, ref_ids = hamming_knn(q_words, db_words, 10)
     np.testing.assert_array_equal(dist, ref_dist)
     np.testing.assert_array_equal(ids, ref_ids)
+    before = (hamming.codes_, hamming.ids_, hamming.n_bits_)
+    hamming.set_params(prefix_bits=17)
     with pytest.raises(ValueError, match="prefix_bits=17 exceeds the 16 bits"):
-        DaskHashIndex(encoder=fitted, prefix_bits=17).fit(da.from_array(database, chunks=400))
+        hamming.fit(da.from_array(database, chunks=400))
+    # the index as it was
+    assert hamming.codes_ is before[0] and hamming.ids_ is before[1] and hamming.n_bits_ == 6
     with pytest.raises(ValueError, match="prefix_bits"):
         DaskHashIndex(prefix_bits=0).fit(_codes())
 
