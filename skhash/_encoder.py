@@ -31,6 +31,24 @@ def _check_float32_range(X):
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
+def _input_standardisation(scaler, floor=0.1):
+    """Mean and scale of the network's inputs: per feature, the scale floored.
+
+    Each feature is centred and divided by its standard deviation, but by no
+    less than ``floor`` times the root mean of the features' variances. Without
+    the floor a feature that barely varies in the training rows (embeddings
+    stored as float16 hold features with a spread of 1e-8) is blown up until a
+    change of 1e-5 in a query flips ~40% of its bits; with it, no feature is
+    amplified more than ``1 / floor`` times relative to the others
+    (``docs/benchmarks.md``, "Queries that differ from the training rows by
+    rounding").
+    """
+    typical = float(np.sqrt(np.mean(scaler.var_)))
+    if not np.isfinite(typical) or typical == 0.0:  # all rows equal: nothing to scale
+        return scaler.mean_, np.ones_like(scaler.mean_)
+    return scaler.mean_, np.maximum(np.sqrt(scaler.var_), floor * typical)
+
+
 class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Learn binary hash codes whose Hamming distances preserve neighbourhoods.
 
@@ -207,10 +225,12 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         See :class:`~skhash.callbacks.HypercubeDiagnostics`. Absent from a
         loaded encoder.
     scaler_ : sklearn.preprocessing.StandardScaler
-        The standardisation the network applies to its inputs (its mean and
-        scale are also buffers of the torch module): fitted on the training
-        rows (the sample of ``max_samples`` rows when there are more), or on
-        the first :meth:`partial_fit` chunk.
+        Fitted on the training rows (the sample of ``max_samples`` rows when
+        there are more), or on the first :meth:`partial_fit` chunk. The
+        network centres its inputs by its ``mean_`` and divides each feature
+        by its standard deviation, but by no less than a tenth of the root
+        mean of ``var_`` (buffers of the torch module), so that a feature that
+        barely varies in training is not blown up.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -649,13 +669,14 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 batches_per_epoch=batches_per_epoch, postfix_keys=["train_loss", *TERM_NAMES]
             )
             callbacks.append(("progress_bar", bar))
+        input_mean, input_scale = _input_standardisation(scaler)
         return HashNet(
             HashMLP,
             module__n_features=self.n_features_in_,
             module__n_bits=self.n_bits,
             module__hidden_layer_sizes=self._hidden_layer_sizes(),
-            module__input_mean=scaler.mean_,
-            module__input_scale=scaler.scale_,
+            module__input_mean=input_mean,
+            module__input_scale=input_scale,
             criterion=HashingLoss,
             criterion__settings=self._objective_settings(),
             criterion__seed=seed + 2,

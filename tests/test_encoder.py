@@ -430,6 +430,23 @@ def test_codes_do_not_depend_on_the_rows_scale(scale):
     np.testing.assert_array_equal(scaled.transform(X * scale), reference)
 
 
+def test_a_feature_that_barely_varies_in_training_is_not_amplified():
+    # embeddings stored as float16 hold features with a spread of 1e-8 (0 or -2**-24); a
+    # scale per feature would make a query's change of 1e-5 there a jump of ~1000 scales
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 8)).astype(np.float32)
+    X[:, 3] = np.where(rng.random(200) < 0.5, 0.0, -(2.0**-24))
+    enc = BinaryHashEncoder(**K).fit(X)
+    scale, spread = enc.module_state_["input_scale"], np.sqrt(enc.scaler_.var_)
+    typical = np.sqrt(enc.scaler_.var_.mean())
+    np.testing.assert_allclose(scale[3], 0.1 * typical, rtol=1e-6)  # floored
+    others = np.arange(8) != 3
+    np.testing.assert_allclose(scale[others], spread[others], rtol=1e-6)  # per feature
+    moved = X.copy()
+    moved[:, 3] += 1e-5
+    assert (enc.transform(moved) != enc.transform(X)).mean() < 0.01
+
+
 def test_zero_rows_are_handled(small):
     X = small.copy()
     X[[3, 7]] = 0.0
