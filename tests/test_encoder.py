@@ -432,7 +432,7 @@ def test_codes_do_not_depend_on_the_rows_scale(scale):
 
 def test_a_feature_that_barely_varies_in_training_is_not_amplified():
     # embeddings stored as float16 hold features with a spread of 1e-8 (0 or -2**-24); a
-    # scale per feature would make a query's change of 1e-5 there a jump of ~1000 scales
+    # scale per feature would make a query's change of 1e-5 there a jump of ~300 scales
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 8)).astype(np.float32)
     X[:, 3] = np.where(rng.random(200) < 0.5, 0.0, -(2.0**-24))
