@@ -6,7 +6,7 @@ candidate multiplier ``m`` (``n_candidates = m``, so ``10 m`` candidates at k=10
 
 - ``skhash-B``: default :class:`~skhash.HashIndex` (float16 rescoring), its
   ``BinaryHashEncoder(n_bits=B, random_state=0)`` fitted on the database (cached in the
-  temp directory); ``+asym``: asymmetric candidates;
+  temp directory); ``+asym``: asymmetric candidates (the query's pre-activations against the bits);
 - ``sign-384``: the sign of each embedding coordinate (sentence-transformers'
   ``quantize_embeddings(..., "ubinary")``) in the same index, same rescoring;
 - ``pcaitq-B``: PCA-ITQ codes in the same index;

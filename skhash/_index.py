@@ -224,11 +224,12 @@ class HashIndex(BaseEstimator):
         :meth:`kneighbors` returns Hamming neighbours and distances.
 
     asymmetric : bool, default=False
-        Choose the candidates by the query's continuous network output against
-        the stored bits (``-<z, 2b - 1>``, an exact scan over all codes, whatever
-        ``algorithm``) rather than by Hamming distance. Needs an encoder with a
-        network and ``rescore``. Off by default: measured in
-        ``benchmarks/retrieval.py`` (``docs/retrieval.md``).
+        Choose the candidates by the query's network pre-activations ``h`` (the
+        batch-normalised outputs before ``tanh(beta * h)``, how far each bit is
+        from its boundary) against the stored bits (``-<h, 2b - 1>``, an exact
+        scan over all codes, whatever ``algorithm``) rather than by Hamming
+        distance. Needs an encoder with a network and ``rescore``. Off by
+        default: measured in ``benchmarks/retrieval.py`` (``docs/retrieval.md``).
 
     prefix_bits : int or None, default=None
         Index and search only the first ``prefix_bits`` bits of the encoder's
@@ -377,15 +378,17 @@ class HashIndex(BaseEstimator):
         return validate_data(self, X, reset=reset, dtype=np.float32, ensure_all_finite=True)
 
     def _encode(self, X, *, continuous=False):
-        """Packed codes of validated rows (and the network outputs if ``continuous``)."""
+        """Packed codes of validated rows (and the network's pre-activations if ``continuous``)."""
         from ._inference import forward
 
         encoder = _inner_encoder(self.encoder_)
         state = self._network_state
         keep = slice(None, self.n_bits_)  # the fitted length: prefix_bits as at fit
         if state is not None:
-            Z = forward(state, X)[:, keep]
-            return np.packbits(Z > 0, axis=1), (Z if continuous else None)
+            if continuous:
+                Z, H = forward(state, X, pre_activation=True)
+                return np.packbits(Z[:, keep] > 0, axis=1), H[:, keep]
+            return np.packbits(forward(state, X)[:, keep] > 0, axis=1), None
         if continuous:
             raise ValueError("asymmetric=True needs an encoder with a network (embed).")
         bits = np.asarray(encoder.transform(X))

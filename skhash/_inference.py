@@ -64,11 +64,10 @@ def _forward_chunk(state, X, hidden):
             a = _gelu(_linear(a, state, prefix))
         h += _linear(a, state, "nonlinear")
     invstd = np.float32(1.0) / np.sqrt(state["norm.running_var"] + np.float32(_BN_EPS))
-    h = (h - state["norm.running_mean"]) * invstd
-    return np.tanh(state["beta"] * h)
+    return (h - state["norm.running_mean"]) * invstd
 
 
-def forward(state, X, *, chunk_size=8192):
+def forward(state, X, *, chunk_size=8192, pre_activation=False):
     """Relaxed codes in [-1, 1] of ``X``: ``HashMLP.forward`` in eval mode, in numpy.
 
     Parameters
@@ -79,11 +78,17 @@ def forward(state, X, *, chunk_size=8192):
         Inputs; cast to float32.
     chunk_size : int, default=8192
         Rows per pass; bounds the memory of the hidden activations.
+    pre_activation : bool, default=False
+        Also return the batch-normalised pre-activations ``h`` (``Z = tanh(beta
+        * h)``): how far each bit is from its decision boundary, unsaturated by
+        ``beta``.
 
     Returns
     -------
     Z : ndarray of shape (n_samples, n_bits), float32
         ``Z > 0`` are the code bits.
+    H : ndarray of shape (n_samples, n_bits), float32
+        The pre-activations; only with ``pre_activation=True``.
     """
     _check_state(state)
     state = {key: np.asarray(value, dtype=np.float32) for key, value in state.items()}
@@ -95,9 +100,11 @@ def forward(state, X, *, chunk_size=8192):
     hidden = hidden_layer_keys(state)
     n_bits = state["linear.weight"].shape[0]
     out = np.empty((X.shape[0], n_bits), dtype=np.float32)
+    pre = np.empty_like(out) if pre_activation else None
     chunk_size = max(1, int(chunk_size))
     for start in range(0, X.shape[0], chunk_size):
-        out[start : start + chunk_size] = _forward_chunk(
-            state, X[start : start + chunk_size], hidden
-        )
-    return out
+        h = _forward_chunk(state, X[start : start + chunk_size], hidden)
+        out[start : start + chunk_size] = np.tanh(state["beta"] * h)
+        if pre_activation:
+            pre[start : start + chunk_size] = h
+    return (out, pre) if pre_activation else out

@@ -73,3 +73,23 @@ def test_forward_rejects_wrong_width_and_incomplete_state(fitted, digits):
     broken = {k: v for k, v in state.items() if k != "norm.running_var"}
     with pytest.raises(ValueError, match="norm.running_var"):
         forward(broken, X)
+
+
+def test_pre_activations_are_the_batch_normalised_outputs_before_the_steepness(fitted, digits):
+    import torch
+
+    X, _ = digits
+    state = module_state(fitted)
+    Z, H = forward(state, X[:300], chunk_size=97, pre_activation=True)
+    np.testing.assert_array_equal(Z, forward(state, X[:300], chunk_size=97))  # the same codes
+    np.testing.assert_array_equal(Z, np.tanh(state["beta"] * H))
+    module = fitted.net_.module_
+    module.eval()
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(X[:300], dtype=np.float32))
+        x = (x - module.input_mean) / module.input_scale
+        expected = module.norm(module.linear(x) + module.nonlinear(module.hidden(x))).numpy()
+    np.testing.assert_allclose(H, expected, atol=1e-4)
+    # unsaturated: a bit's distance from its boundary survives where tanh(beta * h) is +-1
+    assert np.mean(np.abs(Z) > 0.999) > 0.3 and np.mean(np.abs(H) > 3.8 / state["beta"]) > 0.3
+    assert len(np.unique(np.abs(H))) > 0.9 * H.size
