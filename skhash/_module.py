@@ -8,12 +8,13 @@ class HashMLP(nn.Module):
     """MLP with a linear shortcut, per-bit normalisation and a ``tanh(beta * .)`` head.
 
     ``z = tanh(beta * BN(W x + MLP(x)))`` on standardised inputs ``x``. The linear
-    shortcut lets the network start from (and keep) a linear hash like ITQ's and spend
-    the hidden layers on what a linear map cannot do; it also keeps ``n_bits``
-    independent directions reachable when ``n_bits`` exceeds the hidden width. The
-    affine-free batch norm centres and scales every bit, which keeps bits balanced and
-    makes ``beta`` the single knob for how close outputs sit to the vertices. ``beta``
-    is a buffer, set through :meth:`set_beta` (during training by
+    shortcut offers the network a linear hash like ITQ's to start from and keeps
+    ``n_bits`` independent directions reachable when ``n_bits`` exceeds the hidden
+    width; with wide hidden layers training leaves it nearly idle (1.2% of the
+    variance of ``h`` at 4,096 units, ``docs/nested_codes.md``) and the hidden layers
+    carry the hash. The affine-free batch norm centres and scales every bit, which
+    keeps bits balanced and makes ``beta`` the single knob for how close outputs sit to
+    the vertices. ``beta`` is a buffer, set through :meth:`set_beta` (during training by
     :class:`~skhash.callbacks.OutputScaleSchedule`) and saved with the weights.
 
     Parameters
