@@ -56,6 +56,7 @@ def _gelu(x):
 
 
 def _forward_chunk(state, X, hidden):
+    """Batch-normalised pre-activations ``h`` of one chunk (``forward`` applies the tanh)."""
     x = (X - state["input_mean"]) / state["input_scale"]
     h = _linear(x, state, "linear")
     if hidden:
