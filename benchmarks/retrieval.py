@@ -7,6 +7,8 @@ candidate multiplier ``m`` (``n_candidates = m``, so ``10 m`` candidates at k=10
 - ``skhash-B``: default :class:`~skhash.HashIndex` (float16 rescoring), its
   ``BinaryHashEncoder(n_bits=B, random_state=0)`` fitted on the database (cached in the
   temp directory); ``+asym``: asymmetric candidates (the query's pre-activations against the bits);
+  ``codes only``: ``rescore=None``, the top 10 by Hamming distance or (``+asym``) by the
+  weighted Hamming distance, no vectors stored;
 - ``sign-384``: the sign of each embedding coordinate (sentence-transformers'
   ``quantize_embeddings(..., "ubinary")``) in the same index, same rescoring;
 - ``pcaitq-B``: PCA-ITQ codes in the same index;
@@ -104,7 +106,8 @@ def bytes_per_item(index):
     graph = [a for a in (s.graph_indptr_, s.graph_indices_, s.entry_points_) if a is not None]
     graph = [a.nbytes for a in graph]
     base = index.codes_.shape[1] + index.ids_.itemsize
-    return base + sum(graph) / len(index), base + index.vectors_[0].nbytes
+    vectors = 0 if index.vectors_ is None else index.vectors_[0].nbytes
+    return base + sum(graph) / len(index), base + vectors
 
 
 def index_rows(name, label, index, queries, truth, multipliers, repeat):
@@ -117,6 +120,27 @@ def index_rows(name, label, index, queries, truth, multipliers, repeat):
                 lambda q: index.kneighbors(q, K, return_distance=False), queries, repeat
             )
         rows.append(dict(data=name, method=label, m=m, recall=recall(truth, found), qps=qps,
+                         ram=ram, disk=disk, others=others.share))  # fmt: skip
+        print_row(*cells(rows[-1]))
+    return rows
+
+
+def codes_only_rows(name, encoder, database, queries, truth, repeat):
+    """No stored vectors (``rescore=None``): the top 10 by Hamming, then by the
+    weighted Hamming distance of ``asymmetric=True``; ``n_candidates`` does not apply."""
+    rows = []
+    for asymmetric in (False, True):
+        label = "skhash-64 codes only" + ("+asym" if asymmetric else "")
+        index = HashIndex(encoder=FrozenEstimator(encoder), rescore=None, asymmetric=asymmetric)
+        index.fit(database)
+        ram, disk = bytes_per_item(index)
+        with Disturbance() as others:
+            found, qps = timed(
+                lambda q, index=index: index.kneighbors(q, K, return_distance=False),
+                queries,
+                repeat,
+            )
+        rows.append(dict(data=name, method=label, m=0, recall=recall(truth, found), qps=qps,
                          ram=ram, disk=disk, others=others.share))  # fmt: skip
         print_row(*cells(rows[-1]))
     return rows
@@ -157,7 +181,7 @@ HEADER = ("data", "method", "n_candidates", "recall@10", "QPS", "RAM B/item", "d
 
 
 def cells(r):
-    others = f"{r['others']:.0%}" if r["m"] else "-"
+    others = "-" if np.isnan(r["others"]) else f"{r['others']:.0%}"
     return (r["data"], r["method"], r["m"] or "-", f"{r['recall']:.3f}", f"{r['qps']:,.0f}",
             f"{r['ram']:.0f}", f"{r['disk']:.0f}", others)  # fmt: skip
 
@@ -181,6 +205,7 @@ def run(name, args):
             index.set_params(asymmetric=True)
             rows += index_rows(name, "skhash-64+asym", index, queries, truth, mult, rep)
             index.set_params(asymmetric=False)
+            rows += codes_only_rows(name, encoder, database, queries, truth, rep)
         if n_bits == 64:
             rows += hnsw_rows(name, index, queries, truth, mult, rep)
     sign = HashIndex(encoder=FunctionTransformer(sign_bits)).fit(database)

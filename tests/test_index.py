@@ -9,7 +9,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhash import BinaryHashEncoder, HammingNeighbors, SimHash
-from skhash._index import HashIndex, _table_scores
+from skhash._index import HashIndex, _weighted_top_k
 from tests.helpers import FAST
 
 
@@ -144,39 +144,90 @@ def test_compressed_rescoring_is_close_to_float32(X, encoder, rescore, atol):
         assert np.abs(index.vectors_).max() == 127
 
 
-def test_asymmetric_scores_and_candidates(X, encoder):
+def weighted_hamming(index, Q):
+    """Reference: sum over the bits where the query's sign and the stored bit differ of |h|."""
+    from skhash._inference import forward
+
+    _, H = forward(index._network_state, Q, pre_activation=True)
+    H = H[:, : index.n_bits_]
+    bits = np.unpackbits(index.codes_, axis=1)[:, : index.n_bits_].astype(bool)
+    return (np.abs(H)[:, None, :] * ((H[:, None, :] > 0) != bits[None])).sum(axis=2)
+
+
+def test_weighted_top_k_kernel_is_the_brute_force_top_k_ties_by_row():
     rng = np.random.default_rng(0)
-    Z = rng.uniform(-1, 1, (3, 13)).astype(np.float32)
-    bits = rng.integers(0, 2, (40, 13)).astype(np.uint8)
-    codes = np.packbits(bits, axis=1)
-    padded = np.zeros((3, 16), np.float32)
-    padded[:, :13] = Z
-    from skhash._index import _BYTE_SIGNS
+    codes = rng.integers(0, 4, (300, 3)).astype(np.uint8)  # few distinct codes: many ties
+    tables = rng.integers(0, 5, (7, 3, 256)).astype(np.float32)  # integer sums: exact ties
+    full = np.stack([t[np.arange(3), codes].sum(axis=1) for t in tables])
+    for k in (1, 4, 37, 150, 300, 350):
+        dist = np.full((7, k), -1.0, np.float32)
+        rows = np.full((7, k), -1, np.int64)
+        _weighted_top_k(tables, codes, dist, rows)
+        m = min(k, 300)
+        want = np.lexsort((np.broadcast_to(np.arange(300), full.shape), full), axis=1)[:, :m]
+        np.testing.assert_array_equal(rows[:, :m], want)
+        np.testing.assert_array_equal(dist[:, :m], np.take_along_axis(full, want, 1))
 
-    tables = np.ascontiguousarray(padded.reshape(3, 2, 8) @ _BYTE_SIGNS.T)
-    out = np.empty((3, 40), np.float32)
-    _table_scores(tables, codes, out)
-    np.testing.assert_allclose(out, Z @ (2.0 * bits - 1).T, atol=1e-5)
 
+def test_asymmetric_scores_and_candidates(X, encoder):
     Q = blobs(15, seed=5)
     kw = dict(encoder=FrozenEstimator(encoder), rescore="float32")
     full = HashIndex(asymmetric=True, n_candidates=1e9, **kw).fit(X).kneighbors(Q, 4)
     np.testing.assert_array_equal(full[1], exact_cosine(Q, X, 4)[1])
     index = HashIndex(asymmetric=True, n_candidates=3, **kw).fit(X)
     dist, got = index.kneighbors(Q, 4)
-    # answers come from the 12 best by <h, 2b - 1>, h the pre-activations (not the
-    # saturated outputs tanh(beta * h), which tie about as often as Hamming distances)
-    from skhash._inference import forward
-
-    _, H = forward(index._network_state, Q, pre_activation=True)
-    signs = 2.0 * np.unpackbits(index.codes_, axis=1)[:, : index.n_bits_] - 1
-    scores = H @ signs.T
-    twelfth = -np.sort(-scores, axis=1)[:, 11:12]
-    assert np.all(np.take_along_axis(scores, got, 1) >= twelfth - 1e-4)
+    # answers come from the 12 best by the weighted Hamming distance with the weights |h|,
+    # h the pre-activations (not the saturated outputs tanh(beta * h), which tie about as
+    # often as Hamming distances)
+    W = weighted_hamming(index, Q)
+    twelfth = np.sort(W, axis=1)[:, 11:12]
+    assert np.all(np.take_along_axis(W, got, 1) <= twelfth + 1e-4)
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
     Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
     np.testing.assert_allclose(dist, 1 - np.einsum("qkd,qd->qk", U[got], Qn), atol=1e-5)
     assert np.all(np.diff(dist, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("prefix_bits", [None, 11])
+def test_asymmetric_without_vectors_ranks_by_weighted_hamming_ties_by_id(X, encoder, prefix_bits):
+    # duplicated rows under shuffled ids: equal codes, equal distances, answered by id
+    rows = np.concatenate([X, X[:30]])
+    ids = np.random.default_rng(1).permutation(len(rows)) * 3 + 1
+    index = HashIndex(
+        encoder=FrozenEstimator(encoder), rescore=None, asymmetric=True, prefix_bits=prefix_bits
+    ).fit(rows, ids=ids)
+    assert index.vectors_ is None
+    Q = np.concatenate([blobs(25, seed=7), X[:5]])
+    dist, got = index.kneighbors(Q, 12)
+    W = weighted_hamming(index, Q)
+    order = np.lexsort((np.broadcast_to(index.ids_, W.shape), W), axis=1)[:, :12]
+    np.testing.assert_array_equal(got, index.ids_[order])
+    np.testing.assert_allclose(dist, np.take_along_axis(W, order, 1), rtol=1e-5, atol=1e-4)
+    assert dist.dtype == np.float32 and np.all(np.diff(dist, axis=1) >= 0)
+    # a stored row's own code disagrees with its signs nowhere, nor does its copy's
+    assert np.all(dist[-5:, :2] == 0)
+    assert np.all(np.diff(got[-5:, :2], axis=1) > 0)
+    # the Hamming-only ranking of the same index differs: the weights matter
+    hamming = index.set_params(asymmetric=False).kneighbors(Q, 12)[1]
+    assert not np.array_equal(hamming, got)
+
+
+def test_asymmetric_candidate_cut_is_ordered_by_id(X, encoder):
+    # equal scores at the cut-off (duplicated rows): the kept candidates are those with
+    # the smallest ids
+    rows = np.concatenate([X[:40]] * 5)
+    kw = dict(encoder=FrozenEstimator(encoder), rescore="float32", asymmetric=True)
+    index = HashIndex(n_candidates=2, **kw).fit(rows)
+    Q = blobs(40, seed=8)
+    _, got = index.kneighbors(Q, 3)  # 6 candidates: a code's 5 copies and part of the next
+    W = weighted_hamming(index, Q)
+    cand = np.lexsort((np.broadcast_to(np.arange(len(rows)), W.shape), W), axis=1)[:, :6]
+    cand.sort(axis=1)
+    U = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    cos_dist = 1 - np.einsum("qkd,qd->qk", U[cand], Qn)
+    want = np.take_along_axis(cand, np.argsort(cos_dist, axis=1, kind="stable")[:, :3], 1)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_query_chunks_give_the_same_answers(X, index, monkeypatch):
@@ -387,7 +438,6 @@ def test_failed_refit_keeps_the_fitted_index(index, X):
         (dict(algorithm="kd_tree"), "algorithm"),
         (dict(asymmetric="yes"), "asymmetric"),
         (dict(n_jobs=0), "n_jobs"),
-        (dict(asymmetric=True, rescore=None), "rescore"),
         (dict(prefix_bits=0), "prefix_bits"),
         (dict(prefix_bits="8"), "prefix_bits"),
         (dict(prefix_bits=8.0), "prefix_bits"),

@@ -55,15 +55,19 @@ def assert_same_answers(a, b, Q):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("rescore", ["float16", "float32", "int8", None])
-def test_round_trip_gives_bit_identical_answers(tmp_path, X, encoder, Q, rescore):
-    index = fit_index(X, encoder, rescore=rescore, n_candidates=3)
+@pytest.mark.parametrize(
+    "rescore, asymmetric",
+    [("float16", False), ("float32", False), ("int8", False), (None, False), (None, True)],
+)
+def test_round_trip_gives_bit_identical_answers(tmp_path, X, encoder, Q, rescore, asymmetric):
+    index = fit_index(X, encoder, rescore=rescore, n_candidates=3, asymmetric=asymmetric)
     index.save(tmp_path / "ix")
     loaded = HashIndex.load(tmp_path / "ix", verify=True)
     assert_same_answers(index, loaded, Q)
     np.testing.assert_array_equal(loaded.ids_, index.ids_)
     np.testing.assert_array_equal(loaded.codes_, index.codes_)
     assert loaded.get_params()["rescore"] == rescore and loaded.n_candidates == 3
+    assert loaded.asymmetric is asymmetric
     assert loaded.vector_scale_ == index.vector_scale_
     if rescore is not None:
         assert isinstance(loaded.vectors_, np.memmap) and not loaded.vectors_.flags.writeable
