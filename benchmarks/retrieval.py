@@ -8,7 +8,8 @@ candidate multiplier ``m`` (``n_candidates = m``, so ``10 m`` candidates at k=10
   ``BinaryHashEncoder(n_bits=B, random_state=0)`` fitted on the database (cached in the
   temp directory); ``+asym``: asymmetric candidates (the query's pre-activations against the bits);
   ``codes only``: ``rescore=None``, the top 10 by Hamming distance or (``+asym``) by the
-  weighted Hamming distance, no vectors stored;
+  weighted Hamming distance, no vectors stored (also for ``pcaitq-B``, weighted by its
+  projections);
 - ``sign-384``: the sign of each embedding coordinate (sentence-transformers'
   ``quantize_embeddings(..., "ubinary")``) in the same index, same rescoring;
 - ``pcaitq-B``: PCA-ITQ codes in the same index;
@@ -125,12 +126,12 @@ def index_rows(name, label, index, queries, truth, multipliers, repeat):
     return rows
 
 
-def codes_only_rows(name, encoder, database, queries, truth, repeat):
+def codes_only_rows(name, codes_label, encoder, database, queries, truth, repeat):
     """No stored vectors (``rescore=None``): the top 10 by Hamming, then by the
     weighted Hamming distance of ``asymmetric=True``; ``n_candidates`` does not apply."""
     rows = []
     for asymmetric in (False, True):
-        label = "skhash-64 codes only" + ("+asym" if asymmetric else "")
+        label = f"{codes_label} codes only" + ("+asym" if asymmetric else "")
         index = HashIndex(encoder=FrozenEstimator(encoder), rescore=None, asymmetric=asymmetric)
         index.fit(database)
         ram, disk = bytes_per_item(index)
@@ -201,11 +202,12 @@ def run(name, args):
         encoder = fitted_encoder(name, n_bits, database)
         index = HashIndex(encoder=FrozenEstimator(encoder)).fit(database)
         rows += index_rows(name, f"skhash-{n_bits}", index, queries, truth, mult, rep)
-        if n_bits == 64 and args.asymmetric:
+        if args.asymmetric:
+            label = f"skhash-{n_bits}"
             index.set_params(asymmetric=True)
-            rows += index_rows(name, "skhash-64+asym", index, queries, truth, mult, rep)
+            rows += index_rows(name, f"{label}+asym", index, queries, truth, mult, rep)
             index.set_params(asymmetric=False)
-            rows += codes_only_rows(name, encoder, database, queries, truth, rep)
+            rows += codes_only_rows(name, label, encoder, database, queries, truth, rep)
         if n_bits == 64:
             rows += hnsw_rows(name, index, queries, truth, mult, rep)
     sign = HashIndex(encoder=FunctionTransformer(sign_bits)).fit(database)
@@ -213,6 +215,11 @@ def run(name, args):
     for n_bits in args.itq_bits:
         itq = HashIndex(encoder=PCAITQ(n_bits=n_bits, random_state=0)).fit(database)
         rows += index_rows(name, f"pcaitq-{n_bits}", itq, queries, truth, mult, rep)
+        if args.asymmetric:
+            itq.set_params(asymmetric=True)
+            rows += index_rows(name, f"pcaitq-{n_bits}+asym", itq, queries, truth, mult, rep)
+            label = f"pcaitq-{n_bits}"
+            rows += codes_only_rows(name, label, itq.encoder_, database, queries, truth, rep)
     print(f"Load average at the end: {os.getloadavg()[0]:.2f}")
     return rows
 

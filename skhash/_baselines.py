@@ -41,6 +41,25 @@ class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self)
         return super().get_feature_names_out(input_features)
 
+    def embed(self, X):
+        """Projections of ``X`` before thresholding: ``transform`` is ``embed(X) > 0``.
+
+        Their magnitudes say how far each bit is from flipping; what
+        :class:`~skhash.HashIndex` ``(asymmetric=True)`` weighs a query's bits by.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        projections : ndarray of shape (n_samples, n_bits)
+            ``(X - mean_) @ projection_``, float32 for float32 ``X``, else float64.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return (X - self.mean_) @ self.projection_
+
     def transform(self, X):
         """Binary codes of ``X``.
 
@@ -52,9 +71,7 @@ class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         -------
         codes : ndarray of shape (n_samples, n_bits), uint8
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return ((X - self.mean_) @ self.projection_ > 0).astype(np.uint8)
+        return (self.embed(X) > 0).astype(np.uint8)
 
     @property
     def _n_features_out(self):

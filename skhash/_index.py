@@ -265,17 +265,20 @@ class HashIndex(BaseEstimator):
         (weighted Hamming ones with ``asymmetric=True``).
 
     asymmetric : bool, default=False
-        Rank the codes by the query's network pre-activations ``h`` (the
-        batch-normalised outputs before ``tanh(beta * h)``, how far each bit is
-        from its boundary) rather than by its bits: the weighted Hamming distance
-        ``sum_j |h_j| [sign(h_j) != b_j]``, an exact scan over all codes whatever
-        ``algorithm``. It chooses the candidates for rescoring or, with
-        ``rescore=None``, is the ranking returned: at 64 bits on the fortunes and
-        man-page embeddings it lifts recall@10 without stored vectors from 0.264
-        to 0.333 and from 0.405 to 0.473, at a quarter of the Hamming scan's QPS,
-        and with rescoring reaches the recall of ``n_candidates=100`` at 50.
-        Needs an encoder with a network. Off by default: measured in
-        ``benchmarks/retrieval.py`` (``docs/retrieval.md``).
+        Rank the codes by the query's values before thresholding ``h`` rather than
+        by its bits: the weighted Hamming distance ``sum_j |h_j| [sign(h_j) !=
+        b_j]``, where a disagreeing bit costs how far the query is from that bit's
+        boundary; an exact scan over all codes whatever ``algorithm``. ``h`` is a
+        :class:`~skhash.BinaryHashEncoder`'s network pre-activations (batch-
+        normalised, before ``tanh(beta * h)``) or another encoder's ``embed``
+        (:class:`~skhash.PCAITQ`, :class:`~skhash.SimHash`: the projections).
+        It chooses the candidates for rescoring or, with ``rescore=None``, is the
+        ranking returned. 64-bit codes of the fortunes and man-page embeddings:
+        with rescoring, 50 candidates per neighbour reach the recall@10 of 100
+        Hamming ones; without stored vectors, recall@10 rises from 0.264 to 0.333
+        and from 0.405 to 0.473, at a quarter of the Hamming scan's QPS. Off by
+        default: measured in ``benchmarks/retrieval.py`` (``docs/retrieval.md``,
+        where PCA-ITQ gains more from it than skhash).
 
     prefix_bits : int or None, default=None
         Index and search only the first ``prefix_bits`` bits of the encoder's
@@ -424,7 +427,8 @@ class HashIndex(BaseEstimator):
         return validate_data(self, X, reset=reset, dtype=np.float32, ensure_all_finite=True)
 
     def _encode(self, X, *, continuous=False):
-        """Packed codes of validated rows (and the network's pre-activations if ``continuous``)."""
+        """Packed codes of validated rows, and if ``continuous`` their values before
+        thresholding (the network's pre-activations, or the encoder's ``embed``)."""
         from ._inference import forward
 
         encoder = _inner_encoder(self.encoder_)
@@ -436,7 +440,14 @@ class HashIndex(BaseEstimator):
                 return np.packbits(Z[:, keep] > 0, axis=1), H[:, keep]
             return np.packbits(forward(state, X)[:, keep] > 0, axis=1), None
         if continuous:
-            raise ValueError("asymmetric=True needs an encoder with a network (embed).")
+            self._check_asymmetric()  # asymmetric may have been set after fit
+            H = np.asarray(encoder.embed(X), dtype=np.float32)
+            if H.shape != (X.shape[0], self._n_bits_of(X[:1])):
+                raise ValueError(
+                    f"{type(encoder).__name__}.embed must return one value per bit of its "
+                    f"codes; got shape {H.shape}."
+                )
+            return np.packbits(H[:, keep] > 0, axis=1), H[:, keep]
         bits = np.asarray(encoder.transform(X))
         if bits.ndim != 2 or not np.isin(bits, (0, 1)).all():
             raise ValueError(
@@ -526,8 +537,7 @@ class HashIndex(BaseEstimator):
                 encoder = clone(self.encoder)
             self.encoder_ = encoder.fit(X) if y is None else encoder.fit(X, y)
         self._network_state = _module_state(_inner_encoder(self.encoder_))
-        if self.asymmetric and self._network_state is None:
-            raise ValueError("asymmetric=True needs an encoder with a network (embed).")
+        self._check_asymmetric()
         code_bits = self._n_bits_of(X[:1])
         if self.prefix_bits is not None and self.prefix_bits > code_bits:
             raise ValueError(
@@ -540,6 +550,16 @@ class HashIndex(BaseEstimator):
         vectors = self._unit_vectors(np.asarray(X, dtype=np.float32), calibrate=True)
         self._state = self._make_state(ids, codes, vectors)
         return self
+
+    def _check_asymmetric(self):
+        if self.asymmetric and self._network_state is None:
+            encoder = _inner_encoder(self.encoder_)
+            if not callable(getattr(encoder, "embed", None)):
+                raise ValueError(
+                    "asymmetric=True needs the encoder's values before thresholding: a "
+                    "BinaryHashEncoder, or an encoder with an embed method whose sign gives "
+                    f"its bits (PCAITQ, SimHash); {type(encoder).__name__} has neither."
+                )
 
     def _n_bits_of(self, X):
         state = self._network_state

@@ -84,3 +84,15 @@ def test_itq_rotation_is_orthogonal_and_lowers_the_quantisation_error(X):
 def test_same_seed_same_codes(cls, X):
     a = cls(n_bits=8, random_state=3).fit(X).transform(X)
     np.testing.assert_array_equal(a, cls(n_bits=8, random_state=3).fit(X).transform(X))
+
+
+@pytest.mark.parametrize("cls", [SimHash, PCAITQ])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_codes_are_the_signs_of_embed(cls, dtype, X):
+    est = cls(n_bits=12, random_state=0).fit(X.astype(dtype))
+    V = est.embed(X.astype(dtype))
+    assert V.shape == (len(X), 12) and V.dtype == dtype
+    np.testing.assert_allclose(V, (X.astype(dtype) - est.mean_) @ est.projection_, rtol=1e-6)
+    np.testing.assert_array_equal(est.transform(X.astype(dtype)), (V > 0).astype(np.uint8))
+    with pytest.raises(NotFittedError):
+        cls().embed(X)

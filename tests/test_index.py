@@ -8,7 +8,7 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skhash import BinaryHashEncoder, HammingNeighbors, SimHash
+from skhash import PCAITQ, BinaryHashEncoder, HammingNeighbors, SimHash
 from skhash._index import HashIndex, _weighted_top_k
 from tests.helpers import FAST
 
@@ -144,11 +144,12 @@ def test_compressed_rescoring_is_close_to_float32(X, encoder, rescore, atol):
         assert np.abs(index.vectors_).max() == 127
 
 
-def weighted_hamming(index, Q):
+def weighted_hamming(index, Q, H=None):
     """Reference: sum over the bits where the query's sign and the stored bit differ of |h|."""
     from skhash._inference import forward
 
-    _, H = forward(index._network_state, Q, pre_activation=True)
+    if H is None:
+        _, H = forward(index._network_state, Q, pre_activation=True)
     H = H[:, : index.n_bits_]
     bits = np.unpackbits(index.codes_, axis=1)[:, : index.n_bits_].astype(bool)
     return (np.abs(H)[:, None, :] * ((H[:, None, :] > 0) != bits[None])).sum(axis=2)
@@ -210,6 +211,35 @@ def test_asymmetric_without_vectors_ranks_by_weighted_hamming_ties_by_id(X, enco
     # the Hamming-only ranking of the same index differs: the weights matter
     hamming = index.set_params(asymmetric=False).kneighbors(Q, 12)[1]
     assert not np.array_equal(hamming, got)
+
+
+@pytest.mark.parametrize("linear", [PCAITQ(n_bits=20, random_state=0), SimHash(n_bits=20)])
+def test_asymmetric_ranking_of_linear_codes_weighs_bits_by_their_projections(X, linear):
+    index = HashIndex(encoder=linear, rescore=None, asymmetric=True, random_state=0).fit(X)
+    Q = blobs(20, seed=9)
+    dist, got = index.kneighbors(Q, 8)
+    W = weighted_hamming(index, Q, index.encoder_.embed(Q))
+    order = np.lexsort((np.broadcast_to(index.ids_, W.shape), W), axis=1)[:, :8]
+    np.testing.assert_array_equal(got, index.ids_[order])
+    np.testing.assert_allclose(dist, np.take_along_axis(W, order, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_asymmetric_needs_values_before_thresholding(X, encoder):
+    from sklearn.preprocessing import FunctionTransformer
+
+    def bits(A):
+        return (np.asarray(A)[:, :8] > 0).astype(np.uint8)
+
+    index = HashIndex(encoder=FunctionTransformer(bits), asymmetric=True)
+    with pytest.raises(ValueError, match="asymmetric=True needs .* FunctionTransformer"):
+        index.fit(X)
+    assert not hasattr(index, "encoder_")
+    index.set_params(asymmetric=False).fit(X)
+    before = index._state
+    index.set_params(asymmetric=True)  # after fit: refused at query time, index unchanged
+    with pytest.raises(ValueError, match="asymmetric=True needs"):
+        index.kneighbors(X[:2], 3)
+    same_state(index, before)
 
 
 def test_asymmetric_candidate_cut_is_ordered_by_id(X, encoder):
