@@ -442,10 +442,10 @@ class HashIndex(BaseEstimator):
         if continuous:
             self._check_asymmetric()  # asymmetric may have been set after fit
             H = np.asarray(encoder.embed(X), dtype=np.float32)
-            if H.shape != (X.shape[0], self._n_bits_of(X[:1])):
+            if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < self.n_bits_:
                 raise ValueError(
                     f"{type(encoder).__name__}.embed must return one value per bit of its "
-                    f"codes; got shape {H.shape}."
+                    f"codes, ({X.shape[0]}, >= {self.n_bits_}); got shape {H.shape}."
                 )
             return np.packbits(H[:, keep] > 0, axis=1), H[:, keep]
         bits = np.asarray(encoder.transform(X))

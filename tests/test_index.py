@@ -242,6 +242,19 @@ def test_asymmetric_needs_values_before_thresholding(X, encoder):
     same_state(index, before)
 
 
+def test_an_embed_of_the_wrong_shape_is_refused(X):
+    class ShortEmbed(SimHash):
+        def transform(self, X):
+            return (super().embed(X) > 0).astype(np.uint8)  # 8 bits
+
+        def embed(self, X):
+            return super().embed(X)[:, :3]
+
+    index = HashIndex(encoder=ShortEmbed(n_bits=8, random_state=0), asymmetric=True).fit(X)
+    with pytest.raises(ValueError, match=r"ShortEmbed.embed must return one value per bit"):
+        index.kneighbors(X[:2], 3)
+
+
 def test_asymmetric_candidate_cut_is_ordered_by_id(X, encoder):
     # equal scores at the cut-off (duplicated rows): the kept candidates are those with
     # the smallest ids
