@@ -249,13 +249,14 @@ class HashIndex(BaseEstimator):
         (never with ``asymmetric=True``, which scans every code).
 
     n_candidates : float, default=100
-        Hamming candidates per neighbour asked for (the oversampling factor,
+        Candidates per neighbour asked for (the oversampling factor,
         ``rescore_multiplier`` in sentence-transformers); at most every item. 100 is
         the smallest of 1, 2, 5, 10, 20, 30, 50, 100 at which 64-bit codes with
         float16 rescoring reach recall@10 >= 0.9 on the fortunes and man-page
         embeddings (fortunes: 0.800 at 30, 0.863 at 50, 0.924 at 100;
-        ``docs/retrieval.md``). Rescoring sets the cost: lower it for speed. Unused
-        when ``rescore=None``.
+        ``docs/retrieval.md``); with ``asymmetric=True`` (candidates by weighted
+        Hamming distance) 50 reaches the same recall. Rescoring sets the cost:
+        lower it for speed. Unused when ``rescore=None``.
 
     rescore : {"float16", "float32", "int8"} or None, default="float16"
         How the unit-normalised input rows are kept for rescoring: float16 (2
