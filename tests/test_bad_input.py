@@ -110,14 +110,23 @@ def test_encoder_inference_rejects_bad_arrays(case, method):
     check_bad_call(enc, lambda: getattr(enc, method)(X), kind, X)
 
 
+def linear_projections(est):
+    return lambda X: (np.asarray(X, dtype=np.float64) - est.mean_) @ est.projection_
+
+
 @FEW
-@given(case=bad_arrays(), name=st.sampled_from(["simhash", "pcaitq"]))
-def test_baseline_transform_rejects_bad_arrays(case, name):
+@given(
+    case=bad_arrays(),
+    name=st.sampled_from(["simhash", "pcaitq"]),
+    method=st.sampled_from(["transform", "embed"]),
+)
+def test_baseline_transform_rejects_bad_arrays(case, name, method):
     kind, X = case
     est = fitted(name)
     # baselines compute in float64: values beyond float32 are valid input there
-    correct = linear_codes(est) if kind == "big" else None
-    check_bad_call(est, lambda: est.transform(X), kind, X, correct)
+    expected = {"transform": linear_codes, "embed": linear_projections}[method]
+    correct = expected(est) if kind == "big" else None
+    check_bad_call(est, lambda: getattr(est, method)(X), kind, X, correct)
 
 
 @FEW
