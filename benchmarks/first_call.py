@@ -129,7 +129,7 @@ def save_serving_files(directory, n):
     index.save(f"{directory}/index")
     queries = np.ascontiguousarray(X_q[:100])
     np.save(f"{directory}/queries.npy", queries)
-    np.save(f"{directory}/query_codes.npy", index._encode(queries)[0])
+    np.save(f"{directory}/query_codes.npy", index._encode(queries))
     flat = faiss.IndexBinaryFlat(64)
     flat.add(index.codes_)
     faiss.write_index_binary(flat, f"{directory}/codes.faissindex")

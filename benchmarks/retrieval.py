@@ -162,7 +162,7 @@ def hnsw_rows(name, index, queries, truth, multipliers, repeat):
         hnsw.hnsw.efSearch = max(n_cand, 16)
 
         def search(q, n_cand=n_cand):
-            codes = index._encode(q)[0]
+            codes = index._encode(q)
             _, cand = hnsw.search(codes, n_cand)
             cand = np.ascontiguousarray(np.where(cand < 0, 0, cand), dtype=np.int64)
             sims = np.empty(cand.shape, dtype=np.float32)

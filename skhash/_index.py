@@ -427,34 +427,39 @@ class HashIndex(BaseEstimator):
         # float32 as the network and the vectors: values beyond its range are an error
         return validate_data(self, X, reset=reset, dtype=np.float32, ensure_all_finite=True)
 
-    def _encode(self, X, *, continuous=False):
-        """Packed codes of validated rows, and if ``continuous`` their values before
-        thresholding (the network's pre-activations, or the encoder's ``embed``)."""
+    def _encode(self, X):
+        """Packed codes of validated rows."""
         from ._inference import forward
 
         encoder = _inner_encoder(self.encoder_)
         state = self._network_state
         keep = slice(None, self.n_bits_)  # the fitted length: prefix_bits as at fit
         if state is not None:
-            if continuous:
-                Z, H = forward(state, X, pre_activation=True)
-                return np.packbits(Z[:, keep] > 0, axis=1), H[:, keep]
-            return np.packbits(forward(state, X)[:, keep] > 0, axis=1), None
-        if continuous:
-            self._check_asymmetric()  # asymmetric may have been set after fit
-            H = np.asarray(encoder.embed(X), dtype=np.float32)
-            if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < self.n_bits_:
-                raise ValueError(
-                    f"{type(encoder).__name__}.embed must return one value per bit of its "
-                    f"codes, ({X.shape[0]}, >= {self.n_bits_}); got shape {H.shape}."
-                )
-            return np.packbits(H[:, keep] > 0, axis=1), H[:, keep]
+            return np.packbits(forward(state, X)[:, keep] > 0, axis=1)
         bits = np.asarray(encoder.transform(X))
         if bits.ndim != 2 or not np.isin(bits, (0, 1)).all():
             raise ValueError(
                 f"The encoder's transform must return 0/1 bits; {type(encoder).__name__} did not."
             )
-        return np.packbits(bits[:, keep].astype(np.uint8), axis=1), None
+        return np.packbits(bits[:, keep].astype(np.uint8), axis=1)
+
+    def _values_before_threshold(self, X):
+        """What ``asymmetric=True`` weighs the bits of validated rows by: the network's
+        pre-activations, or the encoder's ``embed``; float32, the fitted length."""
+        from ._inference import forward
+
+        self._check_asymmetric()  # asymmetric may have been set after fit
+        keep = slice(None, self.n_bits_)
+        if self._network_state is not None:
+            return forward(self._network_state, X, pre_activation=True)[1][:, keep]
+        encoder = _inner_encoder(self.encoder_)
+        H = np.asarray(encoder.embed(X), dtype=np.float32)
+        if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < self.n_bits_:
+            raise ValueError(
+                f"{type(encoder).__name__}.embed must return one value per bit of its "
+                f"codes, ({X.shape[0]}, >= {self.n_bits_}); got shape {H.shape}."
+            )
+        return H[:, keep]
 
     def _unit_vectors(self, X, *, calibrate=False):
         """Unit rows in the storage dtype (``vector_scale_`` set when ``calibrate``)."""
@@ -546,7 +551,7 @@ class HashIndex(BaseEstimator):
                 f"encoder's codes."
             )
         self.n_bits_ = code_bits if self.prefix_bits is None else int(self.prefix_bits)
-        codes, _ = self._encode(X)
+        codes = self._encode(X)
         self.vector_scale_ = None
         vectors = self._unit_vectors(np.asarray(X, dtype=np.float32), calibrate=True)
         self._state = self._make_state(ids, codes, vectors)
@@ -603,7 +608,7 @@ class HashIndex(BaseEstimator):
                 raise ValueError(
                     f"ids already in the index: {taken[:5].tolist()}; remove them first."
                 )
-            codes, _ = self._encode(X)
+            codes = self._encode(X)
             vectors = self._unit_vectors(np.asarray(X, dtype=np.float32))
             order = np.argsort(ids, kind="stable")
             ids, codes = ids[order], codes[order]
@@ -706,12 +711,13 @@ class HashIndex(BaseEstimator):
         return (distances, ids) if return_distance else ids
 
     def _search(self, state, X, k, k_cand):
-        codes, H = self._encode(X, continuous=self.asymmetric)
         if self.asymmetric:
+            H = self._values_before_threshold(X)
             weighted, candidates = _weighted_hamming_top_k(state, H, k_cand, self.n_jobs)
             if self.rescore is None:
                 return weighted, candidates
         else:
+            codes = self._encode(X)
             hamming, candidates = state.searcher.kneighbors(codes, n_neighbors=k_cand)
             if self.rescore is None:
                 return hamming, candidates
