@@ -5,8 +5,10 @@ each prints :func:`machine_line` first, so a table always says where it was
 measured, and ``Command: ...`` last (:func:`print_command`). Every script takes
 ``--quick`` (:func:`parse_args`): the smallest sizes, to prove it runs.
 
-Data: the fortunes MiniLM embeddings in ``../shared/data`` (or ``$SKHASH_DATA``),
-split by :func:`load_split` into a seeded database and held-out queries; the
+Data: the fortunes MiniLM embeddings in ``../shared/data`` (or ``$SKHASH_DATA``), or
+another corpus of :data:`CORPORA` (man pages; either corpus's texts as TF-IDF + LSA
+vectors; scikit-learn's digits), split by :func:`load_split` into a seeded database
+and held-out queries; the
 ground truth of the quality benchmarks is each query's nearest database rows
 by cosine (:func:`float_ranking`).
 """
@@ -31,8 +33,45 @@ VERSIONED = ("numpy", "scikit-learn", "numba", "pynndescent", "torch", "skorch")
 # Data and retrieval measures ------------------------------------------------
 
 
-def load_split(n_queries=2000, seed=0, n_database=None, corpus="fortunes", label="y"):
-    """Database / query split of a MiniLM corpus in ``DATA`` (float32 embeddings).
+#: Corpora of :func:`load_split`: the two MiniLM embedding sets in ``DATA``, the same texts
+#: as TF-IDF + LSA vectors (another feature space, as a corpus the defaults were not tuned
+#: on), and scikit-learn's digits (8x8 pixel counts: no embedding at all).
+CORPORA = ("fortunes", "manpages", "fortunes-lsa", "manpages-lsa", "digits")
+#: Held-out queries per corpus (2,000 unless listed).
+N_QUERIES = {"digits": 400}
+
+
+def load_corpus(corpus="fortunes", label="y"):
+    """``(X, y)`` of a corpus of :data:`CORPORA`, float32 rows in a fixed order.
+
+    ``"<name>-lsa"``: the corpus's ``text`` as sublinear TF-IDF (terms in at
+    least 2 texts) reduced to 256 dimensions by truncated SVD (``random_state=0``)
+    and scaled to unit length (as scikit-learn's LSA examples do: cosine is
+    unchanged, and PCA-ITQ sees the same geometry), rows without a kept term
+    dropped (their cosine is undefined). ``"digits"``:
+    :func:`sklearn.datasets.load_digits`, the digit as label.
+    """
+    if corpus == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        return X.astype(np.float32), y
+    name, _, features = corpus.partition("-")
+    data = np.load(DATA / f"{name}_minilm.npz")
+    if not features:
+        return data["X"].astype(np.float32), data[label]
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    tfidf = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(data["text"])
+    X = TruncatedSVD(256, random_state=0).fit_transform(tfidf)
+    keep = np.asarray(tfidf.getnnz(axis=1) > 0)
+    X = X[keep] / np.linalg.norm(X[keep], axis=1, keepdims=True)  # as LSA is used: unit rows
+    return X.astype(np.float32), data[label][keep]
+
+
+def load_split(n_queries=None, seed=0, n_database=None, corpus="fortunes", label="y"):
+    """Database / query split of a corpus (:func:`load_corpus`).
 
     A seeded permutation: its first ``n_queries`` rows are the queries, the
     rest the database (12,813 fortunes or 18,000 man-page paragraphs with the
@@ -41,7 +80,10 @@ def load_split(n_queries=2000, seed=0, n_database=None, corpus="fortunes", label
 
     Parameters
     ----------
-    corpus : {"fortunes", "manpages"}
+    n_queries : int, default=None
+        2,000, or :data:`N_QUERIES` of the corpus (400 digits).
+    corpus : str
+        One of :data:`CORPORA`; ``"fortunes"`` and ``"manpages"`` are
         ``../shared/data/<corpus>_minilm.npz``.
     label : str
         Key of the labels: ``"y"`` (fortune file, man page) or ``"section"``
@@ -51,9 +93,9 @@ def load_split(n_queries=2000, seed=0, n_database=None, corpus="fortunes", label
     -------
     X_db, y_db, X_q, y_q : ndarrays
     """
-    data = np.load(DATA / f"{corpus}_minilm.npz")
-    X = data["X"].astype(np.float32)
-    y = data[label]
+    if n_queries is None:
+        n_queries = N_QUERIES.get(corpus, 2000)
+    X, y = load_corpus(corpus, label)
     order = np.random.default_rng(seed).permutation(len(X))
     q, db = order[:n_queries], order[n_queries:][:n_database]
     return X[db], y[db], X[q], y[q]

@@ -31,6 +31,7 @@ import json
 
 import numpy as np
 from _harness import (
+    CORPORA,
     Sign,
     encoders,
     float_ranking,
@@ -62,9 +63,7 @@ def main(argv=None):
     parser.add_argument("--n-database", type=int, default=None, help="first database rows only")
     parser.add_argument("--max-epochs", type=int, default=None, help="encoder max_epochs")
     parser.add_argument("--params", default="{}", help="more BinaryHashEncoder settings (JSON)")
-    parser.add_argument(
-        "--corpus", choices=["fortunes", "manpages"], default="fortunes", help="data set"
-    )
+    parser.add_argument("--corpus", choices=CORPORA, default="fortunes", help="data set")
     quick = dict(bits=[8], seeds=[0], supervised_bits=[8], n_database=2000, max_epochs=2)
     args = parse_args(parser, quick, argv)
     params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
@@ -83,11 +82,11 @@ def main(argv=None):
     print("\n## Unsupervised recall10@100 (mean over seeds", args.seeds, ")\n")
     print_header(
         "bits", "skhash", "PCA-ITQ", "SimHash", "skhash / ITQ", "miss skhash / ITQ",
-        "skhash r10@10", "ITQ r10@10", "skhash fit s",
+        "skhash r10@10", "ITQ r10@10", "skhash fit s", "teacher T",
     )  # fmt: skip
     for b in list(args.bits) + ([384] if args.sign_bits else []):
         rows = {"skhash": [], "PCA-ITQ": [], "SimHash": [], "skhash10": [], "PCA-ITQ10": []}
-        rows["fit"] = []
+        rows["fit"], rows["T"] = [], []
         for seed in args.seeds:
             for key, est in encoders(b, seed, **params).items():
                 ranked, fit_s = evaluate(est, Xdb, Xq)
@@ -96,17 +95,18 @@ def main(argv=None):
                     rows[key + "10"].append(recall(true, ranked, 10))
                 if key == "skhash":
                     rows["fit"].append(fit_s)
+                    rows["T"].append(est.teacher_temperature_)
         m = {k: float(np.mean(v)) for k, v in rows.items()}
         print_row(
             b, f"{m['skhash']:.4f}", f"{m['PCA-ITQ']:.4f}", f"{m['SimHash']:.3f}",
             f"{m['skhash'] / m['PCA-ITQ']:.3f}", f"{(1 - m['skhash']) / (1 - m['PCA-ITQ']):.3f}",
             f"{m['skhash10']:.3f}", f"{m['PCA-ITQ10']:.3f}",
-            f"{m['fit']:.0f}",
+            f"{m['fit']:.0f}", f"{m['T']:.4f}",
         )  # fmt: skip
         if b == 384:
             ranked, _ = evaluate(Sign(), Xdb, Xq)
             r100, r10 = recall(true, ranked, 100), recall(true, ranked, 10)
-            print_row(384, f"sign(X): {r100:.3f}", "", "", "", "", f"{r10:.3f}", "", "")
+            print_row(384, f"sign(X): {r100:.3f}", "", "", "", "", f"{r10:.3f}", "", "", "")
 
     if args.supervised_bits:
         print("\n## Supervised mAP@100 (labels = fortune file / man page), seed 0\n")

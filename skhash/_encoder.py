@@ -149,9 +149,17 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         finer differences and want a sharper softmax (measured on the fortunes
         embeddings: at 128 bits 0.07 beats 0.1 by 6% recall; at 32 and 64 bits
         0.1 beats 0.05 and 0.2).
-    teacher_temperature : float, default=0.05
+    teacher_temperature : float or "auto", default="auto"
         Softmax temperature on input cosine similarities (``"distill"`` only);
         smaller values focus the teacher on each item's closest batch mates.
+        ``"auto"`` sets it from the training rows' neighbour graph: 0.35 times
+        the mean gap between a row's cosine to its nearest and to its 10th
+        nearest neighbour (``skhash._objective.auto_teacher_temperature``),
+        so the teacher ranks near neighbours alike whatever the scale of the
+        data's similarities: 0.050 on the fortunes sentence embeddings (where
+        a fixed 0.05 was tuned), 0.054 on the man-page ones, 0.013 on
+        scikit-learn's digits, where 0.05 left the codes below PCA-ITQ's
+        (``docs/benchmarks.md``). The value used is ``teacher_temperature_``.
     beta_max : float, default=16.0
         Final output steepness. With the batch-normalised pre-activations the
         mean distance of outputs to the nearest vertex falls roughly as
@@ -231,6 +239,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         by its standard deviation, but by no less than a tenth of the root
         mean of ``var_`` (buffers of the torch module), so that a feature that
         barely varies in training is not blown up.
+    teacher_temperature_ : float
+        The teacher temperature training used: ``teacher_temperature``, or the
+        value ``"auto"`` resolved to from the training rows (the first
+        :meth:`partial_fit` chunk's; 0.05 without a neighbour graph,
+        ``neighbor_weight=0``). Saved with the encoder.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -267,7 +280,10 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "neighbor_loss": [Options(str, {"distill", "contrastive"})],
         "temperature": [Options(str, {"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
-        "teacher_temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "teacher_temperature": [
+            Options(str, {"auto"}),
+            Interval(numbers.Real, 0, None, closed="neither"),
+        ],
         "beta_max": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_steps": [Options(str, {"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
@@ -300,7 +316,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         n_neighbors=10,
         neighbor_loss="distill",
         temperature="auto",
-        teacher_temperature=0.05,
+        teacher_temperature="auto",
         beta_max=16.0,
         max_epochs=40,
         max_steps="auto",
@@ -438,18 +454,20 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if rows is not None:
             X, X32, labels = X[rows], X32[rows], labels[rows]
         scaler = StandardScaler().fit(X)
-        dataset = self._dataset(X, X32, labels, seed)
+        dataset, distances = self._dataset(X, X32, labels, seed)
+        teacher_temperature = self._teacher_temperature(distances)
         batch_size, drop_last, n_batches = self._batching(len(X32))
         steps = self.max_steps if self.max_steps != "auto" else self._auto_epochs() * n_batches
         net = self._make_net(
-            seed, scaler, device, steps, batch_size=batch_size, drop_last=drop_last,
-            max_epochs=-(-steps // n_batches), batches_per_epoch=n_batches,
+            seed, scaler, device, steps, teacher_temperature, batch_size=batch_size,
+            drop_last=drop_last, max_epochs=-(-steps // n_batches), batches_per_epoch=n_batches,
         )  # fmt: skip
         # seeds weight initialisation without touching the caller's global RNG
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self._train(lambda: net.fit(dataset, y=None))
         self.scaler_ = scaler
+        self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
         return self
 
@@ -530,14 +548,26 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if rows is not None:
             X, X32, labels = X[rows], X32[rows], labels[rows]
         batch_size, drop_last, _ = self._batching(len(X32))
+        graphs, key = dict(getattr(self, "_chunk_graphs", {})), None
+        if rows is None and self.neighbor_weight > 0:
+            # a chunk seen again (the next pass) reuses its graph, a function of the
+            # rows and n_neighbors (an approximate one, above 60,000 rows, as drawn)
+            digest = hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=16).hexdigest()
+            key = (digest, X.shape, X.dtype.str, self.n_neighbors)
+        cached = None if first else graphs.pop(key, None)
+        dataset, distances = self._dataset(X, X32, labels, seed, neighbors=cached)
         if first:
             scaler = StandardScaler().fit(X)
+            # "auto" is resolved on the first chunk and kept: one objective throughout
+            teacher_temperature = self._teacher_temperature(distances)
             net = self._make_net(
-                base, scaler, self._torch_device(), budget, batch_size=batch_size,
-                drop_last=drop_last, max_epochs=1, batches_per_epoch="auto",
+                base, scaler, self._torch_device(), budget, teacher_temperature,
+                batch_size=batch_size, drop_last=drop_last, max_epochs=1,
+                batches_per_epoch="auto",
             )  # fmt: skip
         else:
             scaler = self.scaler_
+            teacher_temperature = self.teacher_temperature_
             # the update happens on a copy: a failed call leaves net_ whole
             net = copy.deepcopy(self.net_)
             # attributes, not set_params: skorch's set_params would re-initialise parts
@@ -546,13 +576,6 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             net.max_steps = budget
             for name in ("output_scale", "lr_schedule"):
                 dict(net.callbacks_)[name].max_steps = budget
-        graphs, key = dict(getattr(self, "_chunk_graphs", {})), None
-        if rows is None and self.neighbor_weight > 0:
-            # a chunk seen again (the next pass) reuses its graph, a function of the
-            # rows and n_neighbors (an approximate one, above 60,000 rows, as drawn)
-            digest = hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=16).hexdigest()
-            key = (digest, X.shape, X.dtype.str, self.n_neighbors)
-        dataset = self._dataset(X, X32, labels, seed, neighbors=graphs.pop(key, None))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(base if first else seed)
             self._train(lambda: net.partial_fit(dataset, y=None, epochs=1))
@@ -562,6 +585,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 del graphs[next(iter(graphs))]
         self._chunk_graphs = graphs
         self.scaler_ = scaler
+        self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
         return self
 
@@ -597,13 +621,26 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         from ._datasets import NeighborPairDataset
         from ._knn_graph import knn_graph
 
+        distances = None
         if neighbors is None and self.neighbor_weight > 0:
             # by the cosine of the rows as given, whatever their scale (the helper
             # normalises in float64; a zero row is at distance 1 from every row)
-            neighbors, _ = knn_graph(X, self.n_neighbors, metric="cosine", random_state=seed)
-        return NeighborPairDataset(
+            neighbors, distances = knn_graph(
+                X, self.n_neighbors, metric="cosine", random_state=seed
+            )
+        dataset = NeighborPairDataset(
             X32, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
         )
+        return dataset, distances
+
+    def _teacher_temperature(self, distances):
+        """``teacher_temperature``, with ``"auto"`` resolved from the graph's distances."""
+        if not isinstance(self.teacher_temperature, str):
+            return float(self.teacher_temperature)
+        from ._objective import TEACHER_FALLBACK, auto_teacher_temperature
+
+        # no graph (neighbor_weight=0): the teacher is not used
+        return TEACHER_FALLBACK if distances is None else auto_teacher_temperature(distances)
 
     def _train(self, run):
         try:
@@ -626,18 +663,33 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             for name, value in net.module_.state_dict().items()
         }
 
-    def _objective_settings(self):
+    def _objective_settings(self, teacher_temperature):
         """Encoder parameters for :class:`~skhash._objective.HashingLoss`.
 
         ``temperature="auto"`` stays ``"auto"``: the loss resolves it for each
         code length its terms see (the full code and each nested prefix).
+        ``teacher_temperature`` is the value resolved from the training rows.
         """
         params = self.get_params(deep=False)
         nested = params["nested_bits"]
-        return {**params, "nested_bits": None if nested is None else tuple(nested)}
+        return {
+            **params,
+            "nested_bits": None if nested is None else tuple(nested),
+            "teacher_temperature": teacher_temperature,
+        }
 
     def _make_net(
-        self, seed, scaler, device, steps, *, batch_size, drop_last, max_epochs, batches_per_epoch
+        self,
+        seed,
+        scaler,
+        device,
+        steps,
+        teacher_temperature,
+        *,
+        batch_size,
+        drop_last,
+        max_epochs,
+        batches_per_epoch,
     ):
         import torch
         from skorch.callbacks import PassthroughScoring, ProgressBar
@@ -678,7 +730,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             module__input_mean=input_mean,
             module__input_scale=input_scale,
             criterion=HashingLoss,
-            criterion__settings=self._objective_settings(),
+            criterion__settings=self._objective_settings(teacher_temperature),
             criterion__seed=seed + 2,
             optimizer=torch.optim.Adam,
             lr=self.lr,

@@ -25,6 +25,7 @@ by length (:func:`level_weights`).
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,6 +40,7 @@ __all__ = [
     "TERM_NAMES",
     "HashingLoss",
     "LossTerm",
+    "auto_teacher_temperature",
     "auto_temperature",
     "level_weights",
 ]
@@ -120,6 +122,52 @@ def auto_temperature(n_bits):
     64 bits 0.1 beats 0.05 and 0.2).
     """
     return 0.1 * min(1.0, (64 / n_bits) ** 0.5)
+
+
+#: ``teacher_temperature="auto"``: this many times the mean gap between a row's
+#: nearest and its ``TEACHER_GAP_RANK``-th nearest neighbour's cosine.
+TEACHER_GAP_SCALE = 0.35
+TEACHER_GAP_RANK = 10
+#: ``teacher_temperature="auto"`` when the rows show no gap (all neighbours tied).
+TEACHER_FALLBACK = 0.05
+
+
+def auto_teacher_temperature(distances):
+    """``teacher_temperature="auto"``: the teacher's temperature set by the data's neighbourhoods.
+
+    The teacher softmax ranks an item's batch mates by ``cos / T``; only
+    differences of cosines matter, and the ones it must rank are those of the
+    item's near neighbours. So ``T`` is :data:`TEACHER_GAP_SCALE` (0.35) times
+    the mean, over the rows, of ``cos(nearest) - cos(10th nearest)``: the
+    teacher weighs a row's nearest neighbour about ``e**(1 / 0.35)``, 17 times,
+    as much as its 10th, whatever the scale of the data's similarities. The
+    scale reproduces the fixed 0.05 that was tuned on the fortunes embeddings
+    (mean gap 0.143: 0.050); the man-page embeddings get 0.054 and
+    scikit-learn's digits (gap 0.037: pixel rows are all alike by cosine)
+    0.013, where 0.05 left the codes below PCA-ITQ's (``docs/benchmarks.md``,
+    "The teacher's temperature on data of another kind").
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_samples, n_neighbors)
+        Cosine distances (``1 - cos``) of each row's nearest neighbours, in
+        increasing order (:func:`skhash._knn_graph.knn_graph`). With fewer
+        than 10 neighbours the last one stands for the 10th.
+
+    Returns
+    -------
+    temperature : float
+        :data:`TEACHER_FALLBACK` (0.05) when the mean gap is 0 or there are
+        fewer than two neighbours (nothing to scale by).
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    if distances.ndim != 2 or distances.shape[1] < 2 or not len(distances):
+        return TEACHER_FALLBACK
+    rank = min(TEACHER_GAP_RANK, distances.shape[1])
+    gap = float(np.mean(distances[:, rank - 1] - distances[:, 0]))
+    if not np.isfinite(gap) or gap <= 0.0:
+        return TEACHER_FALLBACK
+    return TEACHER_GAP_SCALE * gap
 
 
 def level_weights(lengths):
@@ -230,6 +278,11 @@ class HashingLoss(nn.Module):
         if missing:
             raise ValueError(f"HashingLoss needs the settings {missing}.")
         self.settings = {name: settings[name] for name in required_settings()}
+        if isinstance(self.settings["teacher_temperature"], str):
+            raise ValueError(
+                "HashingLoss needs a number for teacher_temperature: the encoder resolves "
+                "'auto' from the training rows (BinaryHashEncoder._teacher_temperature)."
+            )
         self.terms = tuple(
             term
             for term in LOSS_TERMS

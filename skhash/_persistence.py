@@ -145,6 +145,12 @@ def _replace_directory(path, write):
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _fitted_teacher_temperature(encoder):
+    """The teacher temperature the encoder was trained with, or None if unknown (loaded)."""
+    value = getattr(encoder, "teacher_temperature_", None)
+    return None if value is None else float(value)
+
+
 def _encoder_manifest_and_files(encoder, directory, prefix=""):
     """Write the encoder's arrays into ``directory``; return its manifest (files included)."""
     from ._index import _module_state
@@ -185,6 +191,7 @@ def _encoder_manifest_and_files(encoder, directory, prefix=""):
         "n_bits": int(state["linear.weight"].shape[0]),
         "bit_order": BIT_ORDER,
         "hidden_layer_sizes": [int(s) for s in sizes],
+        "teacher_temperature": _fitted_teacher_temperature(encoder),
         "n_features_in": int(encoder.n_features_in_),
         "feature_names_in": None if names is None else [str(n) for n in names],
         "weights": weights,
@@ -378,6 +385,8 @@ def _encoder_from(directory, manifest):
         raise _Corrupt(f"{directory}: the weights give {out.shape[1]} bits, not n_bits.")
     encoder.module_state_ = state
     encoder.hidden_layer_sizes_ = tuple(manifest["hidden_layer_sizes"])
+    if manifest.get("teacher_temperature") is not None:  # absent from files before 0.3
+        encoder.teacher_temperature_ = float(manifest["teacher_temperature"])
     encoder.n_features_in_ = n_features
     if manifest.get("feature_names_in") is not None:
         encoder.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)

@@ -155,6 +155,8 @@ def test_unfitted_raises(method, digits):
         ({"lr": 0}, "lr"),
         ({"temperature": "hot"}, "temperature"),
         ({"temperature": 0.0}, "temperature"),
+        ({"teacher_temperature": "cold"}, "teacher_temperature"),
+        ({"teacher_temperature": 0.0}, "teacher_temperature"),
         ({"neighbor_loss": "triplet"}, "neighbor_loss"),
     ],
 )
@@ -256,6 +258,7 @@ def test_save_and_load_round_trip(fitted, digits, tmp_path):
     loaded = BinaryHashEncoder.load(tmp_path / "enc")
     assert isinstance(loaded, BinaryHashEncoder) and not hasattr(loaded, "net_")
     assert loaded.n_features_in_ == 64 and loaded.hidden_layer_sizes_ == (32,)
+    assert loaded.teacher_temperature_ == fitted.teacher_temperature_
     np.testing.assert_allclose(loaded.embed(X), fitted.embed(X), atol=1e-5)
     with pytest.raises(NotFittedError):
         BinaryHashEncoder().save(tmp_path / "never")
@@ -485,3 +488,57 @@ def test_max_samples_at_or_above_n_uses_every_row(small, small_fitted):
 def test_auto_budget_is_max_epochs_passes(small_fitted, small):
     # 60 rows, batches of min(256, 60): one step per pass
     assert small_fitted.n_steps_ == K["max_epochs"] == len(small_fitted.history_)
+
+
+# --- the teacher's temperature: "auto" from the training rows' neighbourhoods -------------
+
+
+def test_auto_teacher_temperature_is_a_fixed_share_of_the_mean_gap_to_the_tenth_neighbour():
+    from skhash._objective import auto_teacher_temperature
+
+    rng = np.random.default_rng(0)
+    distances = np.sort(rng.uniform(0.2, 0.8, (50, 12)), axis=1)
+    gap = np.mean(distances[:, 9] - distances[:, 0])
+    assert auto_teacher_temperature(distances) == pytest.approx(0.35 * gap)
+    # fewer than 10 neighbours: the last one stands for the 10th
+    short = distances[:, :4]
+    assert auto_teacher_temperature(short) == pytest.approx(
+        0.35 * np.mean(short[:, 3] - short[:, 0])
+    )
+    # nothing to scale by: one neighbour, no rows, every neighbour tied
+    assert auto_teacher_temperature(distances[:, :1]) == 0.05
+    assert auto_teacher_temperature(np.empty((0, 10))) == 0.05
+    assert auto_teacher_temperature(np.full((50, 10), 0.3)) == 0.05
+
+
+def test_auto_teacher_temperature_follows_the_similarities_not_the_scale(digits):
+    X, _ = digits
+    X = X[:300]
+    enc = BinaryHashEncoder(random_state=0, **FAST).fit(X)
+    # the value is the rule on the graph fit builds, and the loss trains with it
+    from skhash._knn_graph import knn_graph
+    from skhash._objective import auto_teacher_temperature
+
+    _, distances = knn_graph(X, 10, metric="cosine")
+    assert enc.teacher_temperature_ == pytest.approx(auto_teacher_temperature(distances))
+    assert enc.net_.criterion_.settings["teacher_temperature"] == enc.teacher_temperature_
+    # cosines do not depend on the rows' scale
+    scaled = BinaryHashEncoder(random_state=0, **FAST).fit(1000 * X)
+    assert scaled.teacher_temperature_ == pytest.approx(enc.teacher_temperature_, rel=1e-6)
+    # a common offset squeezes every cosine toward 1: the neighbours' gaps shrink, and so does T
+    squeezed = BinaryHashEncoder(random_state=0, **FAST).fit(X + 50.0)
+    assert squeezed.teacher_temperature_ < enc.teacher_temperature_ / 10
+
+
+def test_a_given_teacher_temperature_is_used_as_given(digits):
+    X, _ = digits
+    enc = BinaryHashEncoder(teacher_temperature=0.07, random_state=0, **FAST).fit(X[:200])
+    assert enc.teacher_temperature_ == 0.07
+    assert enc.net_.criterion_.settings["teacher_temperature"] == 0.07
+    assert enc.get_params()["teacher_temperature"] == 0.07
+
+
+def test_without_a_neighbour_graph_the_teacher_temperature_is_the_fallback(digits):
+    X, _ = digits
+    enc = BinaryHashEncoder(neighbor_weight=0.0, random_state=0, **FAST).fit(X[:200])
+    assert enc.teacher_temperature_ == 0.05

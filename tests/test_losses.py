@@ -182,7 +182,12 @@ def test_similarity_distillation_zero_rows_are_finite_and_uninformative():
 
 def settings(**changes):
     enc = BinaryHashEncoder(**changes)
-    return {**enc.get_params(), "temperature": enc._temperature()}
+    return {
+        **enc.get_params(),
+        "temperature": enc._temperature(),
+        # "auto" is resolved from the training rows by fit; 0.05 without any
+        "teacher_temperature": enc._teacher_temperature(None),
+    }
 
 
 def test_every_table_entry_names_an_encoder_parameter_and_a_public_loss():
@@ -255,3 +260,8 @@ def test_batch_validates_its_blocks():
     b = batch(n=4)
     assert len(b) == 4 and len(b.inputs) == 8
     np.testing.assert_array_equal(b.inputs[4:].numpy(), b.partners.numpy())
+
+
+def test_the_loss_needs_a_resolved_teacher_temperature():
+    with pytest.raises(ValueError, match="teacher_temperature"):
+        HashingLoss({**settings(), "teacher_temperature": "auto"}, seed=0)

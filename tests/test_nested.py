@@ -11,7 +11,8 @@ from tests.helpers import FAST
 
 
 def settings(**changes):
-    return BinaryHashEncoder(**changes)._objective_settings()
+    enc = BinaryHashEncoder(**changes)
+    return enc._objective_settings(enc._teacher_temperature(None))
 
 
 def batch(n=16, d=5):

@@ -311,3 +311,19 @@ def test_a_chunk_seen_again_reuses_its_graph(data, monkeypatch):
     small_cache = train_in_chunks(data, passes=2, max_steps=16, max_samples=64)
     assert calls == [60] * 8
     np.testing.assert_array_equal(cached.embed(data), small_cache.embed(data))
+
+
+def test_auto_teacher_temperature_is_set_by_the_first_chunk_and_kept(data):
+    from skhash._knn_graph import knn_graph
+    from skhash._objective import auto_teacher_temperature
+
+    first, second = data[:120], np.vstack([data[120:], data[120:] + 1e-3])  # twins: gaps shrink
+    enc = BinaryHashEncoder(**K).partial_fit(first)
+    _, distances = knn_graph(first, 10, metric="cosine")
+    expected = auto_teacher_temperature(distances)
+    assert enc.teacher_temperature_ == pytest.approx(expected)
+    _, other = knn_graph(second, 10, metric="cosine")
+    assert auto_teacher_temperature(other) != pytest.approx(expected)
+    enc.partial_fit(second)
+    assert enc.teacher_temperature_ == pytest.approx(expected)
+    assert enc.net_.criterion_.settings["teacher_temperature"] == pytest.approx(expected)
