@@ -481,9 +481,10 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         on every chunk ``max_epochs`` times. What one call does:
 
         - the first call fixes the network (its shape and loss settings from the
-          current parameters), the input width and the input standardisation
-          (``scaler_``, fitted on this chunk: give a representative one, e.g.
-          shuffled rows) and the initial weights;
+          current parameters; ``teacher_temperature="auto"`` resolved from this
+          chunk's neighbour graph), the input width and the input
+          standardisation (``scaler_``, fitted on this chunk: give a
+          representative one, e.g. shuffled rows) and the initial weights;
         - each call builds the neighbour graph *within its chunk* (the partners
           of the neighbourhood term are the chunk's own rows; a chunk of more
           than ``max_samples`` rows is sampled down to ``max_samples`` rows, as
@@ -567,9 +568,10 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             )  # fmt: skip
         else:
             scaler = self.scaler_
-            teacher_temperature = self.teacher_temperature_
             # the update happens on a copy: a failed call leaves net_ whole
             net = copy.deepcopy(self.net_)
+            # the loss keeps the settings of the first call (set_params cannot change them)
+            teacher_temperature = net.criterion_.settings["teacher_temperature"]
             # attributes, not set_params: skorch's set_params would re-initialise parts
             net.batch_size = batch_size
             net.iterator_train__drop_last = drop_last

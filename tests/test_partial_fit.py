@@ -324,6 +324,7 @@ def test_auto_teacher_temperature_is_set_by_the_first_chunk_and_kept(data):
     assert enc.teacher_temperature_ == pytest.approx(expected)
     _, other = knn_graph(second, 10, metric="cosine")
     assert auto_teacher_temperature(other) != pytest.approx(expected)
+    enc.set_params(teacher_temperature=0.2)  # like every loss setting: fixed by the first call
     enc.partial_fit(second)
     assert enc.teacher_temperature_ == pytest.approx(expected)
     assert enc.net_.criterion_.settings["teacher_temperature"] == pytest.approx(expected)
