@@ -146,7 +146,7 @@ def _replace_directory(path, write):
 
 
 def _fitted_teacher_temperature(encoder):
-    """The teacher temperature the encoder was trained with, or None if unknown (loaded)."""
+    """The teacher temperature the encoder was trained with, or None if unknown (older file)."""
     value = getattr(encoder, "teacher_temperature_", None)
     return None if value is None else float(value)
 
@@ -385,8 +385,11 @@ def _encoder_from(directory, manifest):
         raise _Corrupt(f"{directory}: the weights give {out.shape[1]} bits, not n_bits.")
     encoder.module_state_ = state
     encoder.hidden_layer_sizes_ = tuple(manifest["hidden_layer_sizes"])
-    if manifest.get("teacher_temperature") is not None:  # absent from files before 0.3
-        encoder.teacher_temperature_ = float(manifest["teacher_temperature"])
+    teacher = manifest.get("teacher_temperature")  # absent from older files
+    if teacher is not None:
+        if isinstance(teacher, bool) or not isinstance(teacher, (int, float)) or teacher <= 0:
+            raise _Corrupt(f"{directory}: teacher_temperature {teacher!r} is not a temperature.")
+        encoder.teacher_temperature_ = float(teacher)
     encoder.n_features_in_ = n_features
     if manifest.get("feature_names_in") is not None:
         encoder.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)

@@ -119,6 +119,7 @@ def test_encoder_round_trip(tmp_path, encoder, X):
     loaded = load_encoder(tmp_path / "enc", verify=True)
     assert not hasattr(loaded, "net_") and not hasattr(loaded, "history_")
     assert loaded.n_features_in_ == X.shape[1] and loaded.get_params() == encoder.get_params()
+    assert loaded.teacher_temperature_ == encoder.teacher_temperature_
     index = HashIndex(encoder=FrozenEstimator(loaded)).fit(X)
     ref = HashIndex(encoder=FrozenEstimator(encoder)).fit(X)
     np.testing.assert_array_equal(index.codes_, ref.codes_)
@@ -287,3 +288,14 @@ def test_loaded_index_queries_without_torch(saved, Q):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
     np.testing.assert_array_equal(np.load(path.parent / "ids.npy"), index.kneighbors(Q, 7)[1])
+
+
+def test_encoder_teacher_temperature_in_the_manifest(tmp_path, encoder):
+    save_encoder(encoder, tmp_path / "enc")
+    # files written before the field existed load without it
+    edit_manifest(tmp_path / "enc", lambda m: m.pop("teacher_temperature"))
+    assert not hasattr(load_encoder(tmp_path / "enc"), "teacher_temperature_")
+    for bad in ("cold", -1.0, True):
+        edit_manifest(tmp_path / "enc", lambda m, bad=bad: m.update(teacher_temperature=bad))
+        with pytest.raises(ValueError, match="teacher_temperature"):
+            load_encoder(tmp_path / "enc")
