@@ -284,6 +284,7 @@ def state_of(enc, X):
     """Everything a caller can observe of a fitted encoder."""
     return (
         enc.n_features_in_,
+        enc.teacher_temperature_,
         enc.embed(X).tobytes(),
         len(enc.history_),
         id(enc.net_),

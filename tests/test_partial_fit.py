@@ -33,6 +33,7 @@ def state_of(enc, X):
     """Everything a caller can observe of a trained encoder."""
     return (
         enc.n_features_in_,
+        enc.teacher_temperature_,
         enc.n_steps_,
         enc.embed(X).tobytes(),
         len(enc.history_),
