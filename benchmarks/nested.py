@@ -223,15 +223,19 @@ def main(argv=None):
             "PCA-ITQ", "nested / ITQ", "miss nested / ITQ",
         )  # fmt: skip
         for b in lengths:
-            m = {k: float(np.mean(v)) if v else float("nan") for k, v in rows[b].items()}
+            m = {k: float(np.mean(v)) for k, v in rows[b].items() if v}
+            # "-" where no model was fitted for the length alone (--no-alone, the full length)
+            alone = ("-", "-")
+            if "alone" in m:
+                alone = (f"{m['alone']:.4f}", f"{m['nested'] / m['alone']:.3f}")
             print_row(
-                b, f"{m['nested']:.3f}", f"{m['alone']:.3f}", f"{m['nested'] / m['alone']:.3f}",
-                f"{m['itq']:.3f}", f"{m['nested'] / m['itq']:.3f}",
-                f"{(1 - m['nested']) / (1 - m['itq']):.2f}",
+                b, f"{m['nested']:.4f}", *alone, f"{m['itq']:.4f}",
+                f"{m['nested'] / m['itq']:.3f}", f"{(1 - m['nested']) / (1 - m['itq']):.3f}",
             )  # fmt: skip
+        alone_s = f"{np.mean(fit_s['alone']):.0f}" if fit_s["alone"] else "-"
         print(
             f"\nfit seconds (mean): nested {np.mean(fit_s['nested']):.0f}, "
-            f"each length alone {np.mean(fit_s['alone'] or [np.nan]):.0f}",
+            f"each length alone {alone_s}",
             flush=True,
         )
         if args.cascade:

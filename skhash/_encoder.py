@@ -152,13 +152,16 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     teacher_temperature : float or "auto", default="auto"
         Softmax temperature on input cosine similarities (``"distill"`` only);
         smaller values focus the teacher on each item's closest batch mates.
-        ``"auto"`` sets it from the training rows' neighbour graph: 0.35 times
+        ``"auto"`` sets it from the training rows' neighbourhoods: 0.4 times
         the mean gap between a row's cosine to its nearest and to its 10th
-        nearest neighbour (``skhash._objective.auto_teacher_temperature``),
-        so the teacher ranks near neighbours alike whatever the scale of the
-        data's similarities: 0.050 on the fortunes sentence embeddings (where
-        a fixed 0.05 was tuned), 0.054 on the man-page ones, 0.013 on
-        scikit-learn's digits, where 0.05 left the codes below PCA-ITQ's
+        nearest other row, among samples of 2,048 rows, so that it depends on
+        the kind of data, not on how many rows there are, and ``partial_fit``
+        chunks of at least 2,048 rows get the value ``fit`` gets
+        (``skhash._objective.auto_teacher_temperature``). The teacher then
+        ranks near neighbours alike whatever the scale of the data's
+        similarities: 0.049 on the fortunes sentence embeddings (where a fixed
+        0.05 was tuned), 0.060 on the man-page ones, 0.013 on scikit-learn's
+        digits, where 0.05 left the codes below PCA-ITQ's
         (``docs/benchmarks.md``). The value used is ``teacher_temperature_``.
     beta_max : float, default=16.0
         Final output steepness. With the batch-normalised pre-activations the
@@ -454,8 +457,8 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if rows is not None:
             X, X32, labels = X[rows], X32[rows], labels[rows]
         scaler = StandardScaler().fit(X)
-        dataset, distances = self._dataset(X, X32, labels, seed)
-        teacher_temperature = self._teacher_temperature(distances)
+        dataset = self._dataset(X, X32, labels, seed)
+        teacher_temperature = self._teacher_temperature(X)
         batch_size, drop_last, n_batches = self._batching(len(X32))
         steps = self.max_steps if self.max_steps != "auto" else self._auto_epochs() * n_batches
         net = self._make_net(
@@ -482,7 +485,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         - the first call fixes the network (its shape and loss settings from the
           current parameters; ``teacher_temperature="auto"`` resolved from this
-          chunk's neighbour graph), the input width and the input
+          chunk's rows), the input width and the input
           standardisation (``scaler_``, fitted on this chunk: give a
           representative one, e.g. shuffled rows) and the initial weights;
         - each call builds the neighbour graph *within its chunk* (the partners
@@ -556,11 +559,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             digest = hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=16).hexdigest()
             key = (digest, X.shape, X.dtype.str, self.n_neighbors)
         cached = None if first else graphs.pop(key, None)
-        dataset, distances = self._dataset(X, X32, labels, seed, neighbors=cached)
+        dataset = self._dataset(X, X32, labels, seed, neighbors=cached)
         if first:
             scaler = StandardScaler().fit(X)
             # "auto" is resolved on the first chunk and kept: one objective throughout
-            teacher_temperature = self._teacher_temperature(distances)
+            teacher_temperature = self._teacher_temperature(X)
             net = self._make_net(
                 base, scaler, self._torch_device(), budget, teacher_temperature,
                 batch_size=batch_size, drop_last=drop_last, max_epochs=1,
@@ -623,26 +626,22 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         from ._datasets import NeighborPairDataset
         from ._knn_graph import knn_graph
 
-        distances = None
         if neighbors is None and self.neighbor_weight > 0:
             # by the cosine of the rows as given, whatever their scale (the helper
             # normalises in float64; a zero row is at distance 1 from every row)
-            neighbors, distances = knn_graph(
-                X, self.n_neighbors, metric="cosine", random_state=seed
-            )
-        dataset = NeighborPairDataset(
+            neighbors, _ = knn_graph(X, self.n_neighbors, metric="cosine", random_state=seed)
+        return NeighborPairDataset(
             X32, labels, neighbors, generator=torch.Generator().manual_seed(seed + 1)
         )
-        return dataset, distances
 
-    def _teacher_temperature(self, distances):
-        """``teacher_temperature``, with ``"auto"`` resolved from the graph's distances."""
+    def _teacher_temperature(self, X):
+        """``teacher_temperature``, with ``"auto"`` resolved from the rows' neighbourhoods."""
         if not isinstance(self.teacher_temperature, str):
             return float(self.teacher_temperature)
         from ._objective import TEACHER_FALLBACK, auto_teacher_temperature
 
-        # no graph (neighbor_weight=0): the teacher is not used
-        return TEACHER_FALLBACK if distances is None else auto_teacher_temperature(distances)
+        # without the neighbourhood term the teacher is not used
+        return TEACHER_FALLBACK if self.neighbor_weight == 0 else auto_teacher_temperature(X)
 
     def _train(self, run):
         try:
