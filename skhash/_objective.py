@@ -174,7 +174,7 @@ def auto_teacher_temperature(X):
         gap a float32 cosine resolves) or there are fewer than three rows
         (nothing to scale by).
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)  # each sample is taken to float64 alone: no copy of all the rows
     if X.ndim != 2 or len(X) < 3:
         return TEACHER_FALLBACK
     # a fixed seed: the value is a property of the data, not of random_state
@@ -193,6 +193,7 @@ def auto_teacher_temperature(X):
 
 def _mean_neighbour_gap(X):
     """Mean over the rows of cos(nearest) - cos(10th nearest) among the other rows."""
+    X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     unit = X / np.where(norms > 0, norms, 1.0)
     cosines = unit @ unit.T
