@@ -150,8 +150,9 @@ def auto_teacher_temperature(X):
     :data:`TEACHER_GAP_BLOCKS` (4) disjoint samples of
     :data:`TEACHER_GAP_SAMPLE` (2,048) rows, drawn with a fixed seed (all the
     rows when there are fewer). With more rows every neighbour is nearer and
-    the gap changes, in either direction (fortunes embeddings: 0.124 among
-    1,000 rows, 0.143 among 12,813; their LSA vectors: 0.177 and 0.159), so
+    the gap changes, in either direction (fortunes embeddings: 0.117 among
+    the first 1,000 rows, 0.143 among 12,813; their LSA vectors: 0.177 and
+    0.159; ``benchmarks/teacher_gap.py``), so
     a gap over all the rows would give the same kind of data a colder or
     hotter teacher by its size alone, and ``partial_fit`` (which resolves
     ``"auto"`` on its first chunk) another one than ``fit``. The scale keeps
