@@ -30,6 +30,7 @@ Usage::
     python benchmarks/nested.py --bits 128 --prefixes 32 64 --corpora fortunes --cascade
     python benchmarks/nested.py --bits 256 --prefixes 32 64 128 --embeddings 1000000 \
         --cascade --cascade-prefixes 32 64 --max-epochs 10
+    python benchmarks/nested.py --corpora fortunes --no-alone --params '{"beta_max": 8}'
     python benchmarks/nested.py --quick        # smoke run
 """
 
@@ -37,6 +38,7 @@ Usage::
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import json
 
 import numpy as np
 from _harness import (
@@ -174,9 +176,12 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, best kept")
     parser.add_argument("--n-database", type=int, default=None, help="first database rows only")
     parser.add_argument("--max-epochs", type=int, default=None, help="encoder max_epochs")
+    parser.add_argument("--params", default="{}", help="more BinaryHashEncoder settings (JSON)")
     quick = dict(bits=32, prefixes=[8, 16], corpora=["fortunes"], n_database=2000, max_epochs=2)
     args = parse_args(parser, quick, argv)
-    params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    params = json.loads(args.params)  # for every model of the run, nested and alone
+    if args.max_epochs is not None:
+        params["max_epochs"] = args.max_epochs
 
     from skhash import PCAITQ, BinaryHashEncoder
 

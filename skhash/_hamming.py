@@ -4,6 +4,8 @@ Codes are stored as ``np.packbits(bits, axis=1)`` rows. The kernels view each
 row as 64-bit words (rows are zero padded to a multiple of 8 bytes; zero
 padding on both sides does not change a distance) and count differing bits
 with the hardware ``popcnt`` instruction through an LLVM ``ctpop`` intrinsic.
+The weighted distance of real-valued queries to codes (asymmetric ranking) scans
+the same way, with one table look-up per code byte.
 """
 
 # Authors: The skhash developers
@@ -13,7 +15,15 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-__all__ = ["as_words", "hamming_knn", "hamming_radius", "pack_bits", "pairwise_hamming"]
+__all__ = [
+    "as_words",
+    "hamming_knn",
+    "hamming_radius",
+    "pack_bits",
+    "pairwise_hamming",
+    "weighted_hamming_knn",
+    "weighted_hamming_tables",
+]
 
 
 @intrinsic
@@ -344,3 +354,112 @@ def pairwise_hamming(queries, database):
     out = np.empty((queries.shape[0], database.shape[0]), dtype=np.int32)
     _pairwise_kernel(queries, database, out)
     return out
+
+
+# -- weighted Hamming distance (asymmetric ranking: real-valued queries, binary codes) ---------
+
+# MSB-first bit t of byte value v, 0/1: np.packbits' order
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
+# Largest weight of one bit (a float32 sum over thousands of bits stays finite).
+_MAX_WEIGHT = np.float32(1e30)
+
+
+def weighted_hamming_tables(H, n_bytes):
+    """Per-query look-up tables of the weighted Hamming distance to packed codes.
+
+    The distance of a query with real values ``h`` (one per bit) to a code ``b``
+    is ``sum_j |h_j| [sign(h_j) != b_j]``: a disagreeing bit costs how far the
+    query is from that bit's boundary, 0 for the query's own code (the Hamming
+    distance when every ``|h_j|`` is 1). ``tables[q, p, v]`` is the part of it
+    that byte ``p`` of a code contributes when its value is ``v``, so a code's
+    distance is one look-up per byte (as product quantisation's asymmetric
+    distance).
+
+    Parameters
+    ----------
+    H : ndarray of shape (n_queries, n_bits)
+        The queries' values; NaN weighs 0, magnitudes are capped at 1e30 (an
+        overflowing network's bit weighs nothing, and no sum can overflow).
+    n_bytes : int
+        Bytes per packed code, at least ``ceil(n_bits / 8)``; bits past
+        ``n_bits`` (the zero padding of ``np.packbits``) weigh 0.
+
+    Returns
+    -------
+    tables : ndarray of shape (n_queries, n_bytes, 256), float32
+    """
+    H = np.asarray(H, dtype=np.float32)
+    n_bits = H.shape[1]
+    if 8 * n_bytes < n_bits:
+        raise ValueError(f"{n_bits} bits do not fit in {n_bytes} bytes.")
+    padded = np.zeros((H.shape[0], 8 * n_bytes), dtype=np.float32)
+    padded[:, :n_bits] = np.clip(np.nan_to_num(H, nan=0.0), -_MAX_WEIGHT, _MAX_WEIGHT)
+    weight = np.abs(padded).reshape(H.shape[0], n_bytes, 8)
+    positive = (padded > 0).reshape(weight.shape)
+    # each term >= 0, exactly 0 for the query's own byte
+    tables = np.where(positive, 0.0, weight) @ _BYTE_BITS.T
+    tables += np.where(positive, weight, 0.0) @ (1.0 - _BYTE_BITS).T
+    return np.ascontiguousarray(tables, dtype=np.float32)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _weighted_knn_kernel(tables, codes, out_dist, out_idx):
+    # the k = out_dist.shape[1] codes of smallest sum_p tables[q, p, codes[j, p]] for each
+    # query q, ascending by (distance, j): a tile of sums at a time into the bounded heap
+    # of the Hamming scan (rows in index order, so ties go to the smaller index), no
+    # (n_queries, n) score matrix. Rows past the last code stay (inf, -1).
+    out_dist[:] = np.inf
+    out_idx[:] = -1
+    k = out_dist.shape[1]
+    n_bytes = codes.shape[1]
+    for q in prange(tables.shape[0]):
+        table = tables[q]
+        dist = out_dist[q]
+        idx = out_idx[q]
+        buffer = np.empty(_TILE, dtype=np.float32)
+        for start in range(0, codes.shape[0], _TILE):
+            tile = codes[start : start + _TILE]
+            for j in range(tile.shape[0]):
+                s = np.float32(0.0)
+                for p in range(n_bytes):
+                    s += table[p, tile[j, p]]
+                buffer[j] = s
+            _admit_tile(buffer, tile.shape[0], start, dist, idx, k)
+        _sort_pairs(dist, idx)
+
+
+def weighted_hamming_knn(tables, codes, k):
+    """Exact k nearest packed codes by weighted Hamming distance.
+
+    Parameters
+    ----------
+    tables : ndarray of shape (n_queries, n_bytes, 256), float32
+        From :func:`weighted_hamming_tables`.
+    codes : ndarray of shape (n_codes, n_bytes), uint8
+        Packed codes (``np.packbits`` rows).
+    k : int
+        Neighbours per query, >= 1; rows past the last code are ``(inf, -1)``.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, k), float32
+        Ascending.
+    indices : ndarray of shape (n_queries, k), int64
+        Rows of ``codes``; ties in distance are ordered by row.
+    """
+    tables = np.ascontiguousarray(tables, dtype=np.float32)
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    if tables.ndim != 3 or tables.shape[2] != 256 or codes.ndim != 2:
+        raise ValueError("tables must be (n_queries, n_bytes, 256) and codes 2-D.")
+    if tables.shape[1] != codes.shape[1]:
+        raise ValueError(
+            f"tables are for {tables.shape[1]}-byte codes, the codes have {codes.shape[1]}."
+        )
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+    out_dist = np.empty((tables.shape[0], k), dtype=np.float32)
+    out_idx = np.empty((tables.shape[0], k), dtype=np.int64)
+    if tables.shape[0]:
+        _weighted_knn_kernel(tables, codes, out_dist, out_idx)
+    return out_dist, out_idx

@@ -13,7 +13,7 @@ from numba import njit, prange
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._hamming import _TILE, _admit_tile, _sort_pairs
+from ._hamming import weighted_hamming_knn, weighted_hamming_tables
 from ._threads import numba_threads
 from ._validation import Interval, Options, fit_context, validate_params
 
@@ -25,9 +25,6 @@ __all__ = ["HashIndex"]
 _DEFAULT_N_CANDIDATES = 100
 # Bound on the candidates held per query chunk while rescoring (n_queries * candidates).
 _RESCORE_BLOCK = 1 << 23
-# Largest weight of one bit in the weighted Hamming distance (a float32 sum over
-# thousands of bits stays finite).
-_MAX_WEIGHT = np.float32(1e30)
 
 # add/remove/save of every index are serialised by this lock: two writers never
 # interleave, and readers never need it (they read one immutable state).
@@ -49,37 +46,6 @@ class _State:
     # the array ``vectors`` is the first n rows of, with room for more (add appends there;
     # rows past n belong to no state yet), or None: ``vectors`` is exactly n rows
     vector_buffer: np.ndarray | None = None
-
-
-# MSB-first bit t of byte value v, 0/1: np.packbits' order
-_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def _weighted_top_k(tables, codes, out_dist, out_idx):
-    # the k = out_dist.shape[1] codes of smallest sum_p tables[q, p, codes[j, p]] for each
-    # query q, ascending by (distance, j): one table look-up per code byte (as product
-    # quantisation's ADC), a tile of sums at a time into the bounded heap of the Hamming
-    # scan (_hamming: rows in index order, so ties go to the smaller index), no
-    # (n_queries, n) score matrix. Rows past the last code stay (inf, -1).
-    out_dist[:] = np.inf
-    out_idx[:] = -1
-    k = out_dist.shape[1]
-    n_bytes = codes.shape[1]
-    for q in prange(tables.shape[0]):
-        table = tables[q]
-        dist = out_dist[q]
-        idx = out_idx[q]
-        buffer = np.empty(_TILE, dtype=np.float32)
-        for start in range(0, codes.shape[0], _TILE):
-            tile = codes[start : start + _TILE]
-            for j in range(tile.shape[0]):
-                s = np.float32(0.0)
-                for p in range(n_bytes):
-                    s += table[p, tile[j, p]]
-                buffer[j] = s
-            _admit_tile(buffer, tile.shape[0], start, dist, idx, k)
-        _sort_pairs(dist, idx)
 
 
 # every float16 bit pattern as float32: a table look-up converts stored float16 rescoring
@@ -114,31 +80,11 @@ def _gather_dot(vectors, candidates, queries, out):
 
 
 def _weighted_hamming_top_k(state, H, k, n_jobs):
-    """The ``k`` codes of smallest weighted Hamming distance to each query.
-
-    The distance is ``sum_j |h_j| [sign(h_j) != b_j]`` over the bits, ``h`` the
-    query's pre-activations: a disagreeing bit costs how far the query is from
-    that bit's boundary (the Hamming distance when every ``|h_j|`` is 1), 0 for the
-    query's own code. Returns ``(distances, rows)``, float32 and int64 of shape
-    ``(n_queries, k)``, ascending by ``(distance, row)``.
-    """
-    n_bits = H.shape[1]
-    n_bytes = state.codes.shape[1]
-    padded = np.zeros((H.shape[0], 8 * n_bytes), dtype=np.float32)
-    # inputs finite but large enough to overflow the network (its code bit is then 0):
-    # such a bit weighs nothing, and no sum can overflow
-    padded[:, :n_bits] = np.clip(np.nan_to_num(H, nan=0.0), -_MAX_WEIGHT, _MAX_WEIGHT)
-    weight = np.abs(padded).reshape(H.shape[0], n_bytes, 8)
-    positive = (padded > 0).reshape(weight.shape)
-    # tables[q, p, v]: the weights of the bits of byte p where value v disagrees with the
-    # query's signs (each term >= 0, exactly 0 for the query's own byte)
-    tables = np.where(positive, 0.0, weight) @ _BYTE_BITS.T
-    tables += np.where(positive, weight, 0.0) @ (1.0 - _BYTE_BITS).T
-    dist = np.empty((H.shape[0], k), dtype=np.float32)
-    rows = np.empty((H.shape[0], k), dtype=np.int64)
+    """The ``k`` codes of smallest weighted Hamming distance to each query (see
+    :func:`skhash._hamming.weighted_hamming_knn`): ``(distances, rows)``."""
+    tables = weighted_hamming_tables(H, state.codes.shape[1])
     with numba_threads(n_jobs):
-        _weighted_top_k(np.ascontiguousarray(tables, dtype=np.float32), state.codes, dist, rows)
-    return dist, rows
+        return weighted_hamming_knn(tables, state.codes, k)
 
 
 def _inner_encoder(encoder):
@@ -146,6 +92,34 @@ def _inner_encoder(encoder):
     from sklearn.frozen import FrozenEstimator
 
     return encoder.estimator if isinstance(encoder, FrozenEstimator) else encoder
+
+
+def _check_values_before_threshold(encoder, network_state):
+    """Raise unless asymmetric ranking can read ``encoder``'s values before thresholding."""
+    if network_state is None and not callable(getattr(_inner_encoder(encoder), "embed", None)):
+        raise ValueError(
+            "asymmetric=True needs the encoder's values before thresholding: a "
+            "BinaryHashEncoder, or an encoder with an embed method whose sign gives "
+            f"its bits (PCAITQ, SimHash); {type(_inner_encoder(encoder)).__name__} has neither."
+        )
+
+
+def _values_before_threshold(encoder, network_state, X, n_bits):
+    """What asymmetric ranking weighs the bits of validated rows ``X`` by: the
+    network's pre-activations (``network_state``, see :func:`_module_state`) or
+    the encoder's ``embed``; float32, the first ``n_bits``."""
+    from ._inference import forward
+
+    if network_state is not None:
+        return forward(network_state, X, pre_activation=True)[1][:, :n_bits]
+    inner = _inner_encoder(encoder)
+    H = np.asarray(inner.embed(X), dtype=np.float32)
+    if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < n_bits:
+        raise ValueError(
+            f"{type(inner).__name__}.embed must return one value per bit of its "
+            f"codes, ({X.shape[0]}, >= {n_bits}); got shape {H.shape}."
+        )
+    return H[:, :n_bits]
 
 
 def _module_state(encoder):
@@ -444,22 +418,9 @@ class HashIndex(BaseEstimator):
         return np.packbits(bits[:, keep].astype(np.uint8), axis=1)
 
     def _values_before_threshold(self, X):
-        """What ``asymmetric=True`` weighs the bits of validated rows by: the network's
-        pre-activations, or the encoder's ``embed``; float32, the fitted length."""
-        from ._inference import forward
-
+        """What ``asymmetric=True`` weighs the bits of validated rows by."""
         self._check_asymmetric()  # asymmetric may have been set after fit
-        keep = slice(None, self.n_bits_)
-        if self._network_state is not None:
-            return forward(self._network_state, X, pre_activation=True)[1][:, keep]
-        encoder = _inner_encoder(self.encoder_)
-        H = np.asarray(encoder.embed(X), dtype=np.float32)
-        if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < self.n_bits_:
-            raise ValueError(
-                f"{type(encoder).__name__}.embed must return one value per bit of its "
-                f"codes, ({X.shape[0]}, >= {self.n_bits_}); got shape {H.shape}."
-            )
-        return H[:, keep]
+        return _values_before_threshold(self.encoder_, self._network_state, X, self.n_bits_)
 
     def _unit_vectors(self, X, *, calibrate=False):
         """Unit rows in the storage dtype (``vector_scale_`` set when ``calibrate``)."""
@@ -558,14 +519,8 @@ class HashIndex(BaseEstimator):
         return self
 
     def _check_asymmetric(self):
-        if self.asymmetric and self._network_state is None:
-            encoder = _inner_encoder(self.encoder_)
-            if not callable(getattr(encoder, "embed", None)):
-                raise ValueError(
-                    "asymmetric=True needs the encoder's values before thresholding: a "
-                    "BinaryHashEncoder, or an encoder with an embed method whose sign gives "
-                    f"its bits (PCAITQ, SimHash); {type(encoder).__name__} has neither."
-                )
+        if self.asymmetric:
+            _check_values_before_threshold(self.encoder_, self._network_state)
 
     def _n_bits_of(self, X):
         state = self._network_state

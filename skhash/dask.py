@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from dask.base import tokenize
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._hamming import as_words, hamming_knn
+from ._hamming import as_words, hamming_knn, weighted_hamming_knn, weighted_hamming_tables
 from ._threads import numba_threads
 from ._validation import (
     Interval,
@@ -367,17 +367,29 @@ def _worker_threads():
         return None
 
 
-def _shard_search(codes, ids, vectors, query_words, query_vectors, k, n_candidates):
-    """Top-k of one shard: (hamming int32, ids int64, cosine distance float32 or None)."""
+def _shard_search(codes, ids, vectors, queries, query_vectors, k, n_candidates, weighted):
+    """Top-k of one shard: (distance, ids int64, cosine distance float32 or None).
+
+    ``queries`` are uint64 code words (Hamming distance, int32) or, when
+    ``weighted``, the queries' values before thresholding (weighted Hamming
+    distance, float32; the look-up tables are built here, 1/64 of their size
+    crosses the network).
+    """
     n_rows = codes.shape[0]
-    n_q = query_words.shape[0]
+    n_q = queries.shape[0]
+    dist_dtype = np.float32 if weighted else np.int32
     if n_rows == 0:
         empty = np.empty((n_q, 0))
         score = None if query_vectors is None else empty.astype(np.float32)
-        return empty.astype(np.int32), empty.astype(np.int64), score
+        return empty.astype(dist_dtype), empty.astype(np.int64), score
     n_first = min(k if query_vectors is None else n_candidates, n_rows)
+    if weighted:
+        tables = weighted_hamming_tables(queries, codes.shape[1])
     with _KERNEL_LOCK, numba_threads(_worker_threads()):
-        dist, rows = hamming_knn(query_words, as_words(codes), n_first)
+        if weighted:
+            dist, rows = weighted_hamming_knn(tables, codes, n_first)
+        else:
+            dist, rows = hamming_knn(queries, as_words(codes), n_first)
     # ids are sorted within the shard: ties by row are ties by id
     found = ids[rows]
     if query_vectors is None:
@@ -442,6 +454,8 @@ class DaskHashIndex(BaseEstimator):
     Hamming-nearest rows and rescores them by cosine against its own vectors
     (floats never cross the network); the merged candidates contain the
     single-process two-stage search's, so its recall is at least as high.
+    With ``asymmetric=True`` the shards rank by the queries' values before
+    thresholding instead of their bits, as :class:`~skhash.HashIndex` does.
 
     The computation runs on the current Dask scheduler (the default
     ``distributed.Client`` if one exists). Shards computed on the cluster from
@@ -470,6 +484,19 @@ class DaskHashIndex(BaseEstimator):
         (packed query codes have the width of the codes given to :meth:`fit`).
         At most the code length; None keeps the whole code. Read at
         :meth:`fit`: :meth:`add` and :meth:`kneighbors` keep the fitted length.
+    asymmetric : bool, default=False
+        Rank the codes by the query's values before thresholding ``h`` rather
+        than by its bits: the weighted Hamming distance ``sum_j |h_j|
+        [sign(h_j) != b_j]`` (a disagreeing bit costs how far the query is from
+        that bit's boundary), as ``HashIndex(asymmetric=True)``. Needs
+        ``encoder``: a :class:`~skhash.BinaryHashEncoder` (its network's
+        pre-activations) or an encoder with an ``embed`` method
+        (:class:`~skhash.PCAITQ`, :class:`~skhash.SimHash`). ``h`` is computed
+        on the client and sent to the shards (4 bytes per bit and query); each
+        shard scans all its codes. It chooses the candidates for rescoring or,
+        without ``n_candidates``, is the ranking returned. Its recall per
+        candidate and its cost are measured in ``docs/dask.md`` (one process:
+        ``docs/retrieval.md``, section "Asymmetric ranking").
 
     Attributes
     ----------
@@ -499,19 +526,35 @@ class DaskHashIndex(BaseEstimator):
         "n_candidates": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "split_every": [Interval(numbers.Integral, 2, None, closed="left")],
         "prefix_bits": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "asymmetric": ["boolean"],
     }
 
-    def __init__(self, *, encoder=None, n_candidates=None, split_every=8, prefix_bits=None):
+    def __init__(
+        self, *, encoder=None, n_candidates=None, split_every=8, prefix_bits=None, asymmetric=False
+    ):
         self.encoder = encoder
         self.n_candidates = n_candidates
         self.split_every = split_every
         self.prefix_bits = prefix_bits
+        self.asymmetric = asymmetric
 
     def _validate_params(self):
         # fit validates through fit_context; set_params may change them later
         validate_parameter_constraints(
             self._parameter_constraints, self.get_params(deep=False), type(self).__name__
         )
+
+    def _network_state(self):
+        """The encoder's network state for asymmetric ranking (None: its ``embed``)."""
+        from ._index import _check_values_before_threshold, _inner_encoder, _module_state
+
+        if self.encoder is None:
+            raise ValueError(
+                "asymmetric=True needs encoder=: packed codes carry no values before thresholding."
+            )
+        state = _module_state(_inner_encoder(self.encoder))
+        _check_values_before_threshold(self.encoder, state)
+        return state
 
     # -- building -----------------------------------------------------------
 
@@ -613,6 +656,8 @@ class DaskHashIndex(BaseEstimator):
         -------
         self : DaskHashIndex
         """
+        if self.asymmetric:
+            self._network_state()  # fails before anything is computed
         want = vectors is not None or self.n_candidates is not None
         n_bits, source_bytes, (codes, ids_, vectors_) = self._prepare(
             X, ids, vectors, 0, want, self.prefix_bits
@@ -712,9 +757,27 @@ class DaskHashIndex(BaseEstimator):
     # -- searching ----------------------------------------------------------
 
     def _queries(self, X, query_vectors):
+        """``(queries, query_vectors)``: code words, or values before thresholding
+        with ``asymmetric=True``; unit float32 rescoring vectors or None."""
         if isinstance(X, da.Array):
             X = X.compute()
-        if self.encoder is not None:
+        if self.asymmetric:
+            from ._index import _inner_encoder, _values_before_threshold
+
+            state = self._network_state()
+            # float32 as the network: values beyond its range are an error
+            X = validate_data(
+                _inner_encoder(self.encoder),
+                X,
+                reset=False,
+                dtype=np.float32,
+                ensure_all_finite=True,
+            )
+            words = _values_before_threshold(self.encoder, state, X, self.n_bits_)
+            words = np.ascontiguousarray(words, dtype=np.float32)
+            if self.vectors_ is not None and query_vectors is None:
+                query_vectors = X
+        elif self.encoder is not None:
             words = as_words(_cut_prefix(self.encoder.packbits(X), self.n_bits_))
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
@@ -768,8 +831,9 @@ class DaskHashIndex(BaseEstimator):
         Returns
         -------
         distances : ndarray of shape (n_queries, n_neighbors)
-            Hamming distances (int32), or cosine distances ``1 - cos`` (float32)
-            when rescoring. Only with ``return_distance=True``.
+            Hamming distances (int32), weighted Hamming distances (float32) with
+            ``asymmetric=True``, or cosine distances ``1 - cos`` (float32) when
+            rescoring. Only with ``return_distance=True``.
         ids : ndarray of shape (n_queries, n_neighbors), int64
             Global ids, nearest first; ties by id.
         """
@@ -795,8 +859,9 @@ class DaskHashIndex(BaseEstimator):
         ids = self.ids_.to_delayed().ravel()
         vectors = self.vectors_.to_delayed().ravel() if rescore else [None] * len(codes)
         search = dask.delayed(_shard_search, pure=True)
+        weighted = bool(self.asymmetric)
         level = [
-            search(c, i, v, q_words, q_vecs, k, n_cand)
+            search(c, i, v, q_words, q_vecs, k, n_cand, weighted)
             for c, i, v in zip(codes, ids, vectors, strict=True)
         ]
         merge = dask.delayed(_merge_many, pure=True)

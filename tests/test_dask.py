@@ -10,8 +10,9 @@ import pytest
 import torch
 from dask_ml import wrappers
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 
-from skhash import BinaryHashEncoder, SimHash
+from skhash import PCAITQ, BinaryHashEncoder, HashIndex, SimHash
 from skhash._hamming import as_words, hamming_knn, pairwise_hamming
 from skhash.dask import DaskHashIndex, ShardLostError, packbits, transform
 from tests.helpers import FAST
@@ -375,6 +376,79 @@ def test_rescoring_queries_need_vectors_of_the_right_width(dask_client, digits):
         index.kneighbors(codes[:2], query_vectors=np.full((2, 64), np.nan))
 
 
+# --------------------------------------------------------------------------- asymmetric
+
+
+@pytest.mark.parametrize("prefix_bits", [None, 6])
+def test_asymmetric_search_equals_hash_index(dask_client, fitted, digits, prefix_bits):
+    X, _ = digits
+    database, queries = X[300:1500], X[1500:1560]
+    index = DaskHashIndex(encoder=fitted, asymmetric=True, prefix_bits=prefix_bits, split_every=2)
+    dist, ids = index.fit(da.from_array(database, chunks=300)).kneighbors(queries, 25)
+    single = HashIndex(
+        encoder=FrozenEstimator(fitted), rescore=None, asymmetric=True, prefix_bits=prefix_bits
+    ).fit(database)
+    ref_dist, ref_ids = single.kneighbors(queries, 25)
+    assert dist.dtype == np.float32
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-6)
+    # not the Hamming ranking: the weights order codes a Hamming distance ties
+    _, hamming_ids = (
+        DaskHashIndex(encoder=fitted, prefix_bits=prefix_bits)
+        .fit(da.from_array(database, chunks=300))
+        .kneighbors(queries, 25)
+    )
+    assert (ids != hamming_ids).any()
+
+
+def test_asymmetric_with_embed_encoder_and_rescoring(dask_client, digits):
+    X, _ = digits
+    database, queries = X[300:1500], X[1500:1560]
+    itq = PCAITQ(n_bits=16, random_state=0).fit(database)
+    index = DaskHashIndex(encoder=itq, asymmetric=True)
+    dist, ids = index.fit(da.from_array(database, chunks=400)).kneighbors(queries, 10)
+    ref_dist, ref_ids = (
+        HashIndex(encoder=FrozenEstimator(itq), rescore=None, asymmetric=True)
+        .fit(database)
+        .kneighbors(queries, 10)
+    )
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-6)
+    # rescoring: each shard's 20 weighted candidates contain the single process's 20 there
+    rescoring = DaskHashIndex(encoder=itq, asymmetric=True, n_candidates=20, split_every=2)
+    dist, ids = rescoring.fit(da.from_array(database, chunks=300)).kneighbors(queries, 10)
+    single = HashIndex(
+        encoder=FrozenEstimator(itq), rescore="float32", asymmetric=True, n_candidates=2.0
+    ).fit(database)
+    single_dist, _ = single.kneighbors(queries, 10)
+    assert (dist <= single_dist + 1e-6).all()
+    assert (np.diff(dist, axis=1) >= 0).all()
+    cos = _unit(queries) @ _unit(database).T
+    np.testing.assert_allclose(dist, 1 - np.take_along_axis(cos, ids, 1), atol=1e-5)
+
+
+def test_asymmetric_needs_an_encoder_with_values_and_loses_nothing(dask_client, fitted, digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="needs encoder="):
+        DaskHashIndex(asymmetric=True).fit(_codes())
+    index = DaskHashIndex(encoder=fitted).fit(da.from_array(X[:600], chunks=300))
+    before = (index.codes_, index.ids_, index.n_bits_)
+    index.set_params(asymmetric=True)  # read at every query
+    dist, ids = index.kneighbors(X[600:610], 5)
+    assert dist.dtype == np.float32
+    with pytest.raises(ValueError, match="features"):
+        index.kneighbors(X[600:610, :10], 5)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        index.kneighbors(np.full((2, 64), np.nan, np.float32), 5)
+    assert (index.codes_, index.ids_, index.n_bits_) == before
+    codes_only = DaskHashIndex().fit(_codes())
+    codes_only.set_params(asymmetric=True)
+    with pytest.raises(ValueError, match="needs encoder="):
+        codes_only.kneighbors(_codes()[:3].compute(), 2)
+    with pytest.raises(ValueError, match="asymmetric"):
+        DaskHashIndex(encoder=fitted, asymmetric="yes").fit(da.from_array(X[:600], chunks=300))
+
+
 # --------------------------------------------------------------------------- no torch
 
 
@@ -401,6 +475,8 @@ with dask.config.set(scheduler="synchronous"):
     index.kneighbors(codes[:5], 3)
     rescoring = DaskHashIndex(encoder=encoder, n_candidates=20).fit(da.from_array(X, chunks=150))
     rescoring.kneighbors(X[:5], 3)
+    asymmetric = DaskHashIndex(encoder=encoder, asymmetric=True).fit(da.from_array(X, chunks=150))
+    asymmetric.kneighbors(X[:5], 3)
 assert "torch" not in sys.modules and "skorch" not in sys.modules, "torch was imported"
 """
 

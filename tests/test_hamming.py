@@ -1,12 +1,21 @@
 """Tests of the exact popcount kernels (skhash._hamming)."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import cdist
 
-from skhash._hamming import as_words, hamming_knn, hamming_radius, pack_bits, pairwise_hamming
+from skhash._hamming import (
+    as_words,
+    hamming_knn,
+    hamming_radius,
+    pack_bits,
+    pairwise_hamming,
+    weighted_hamming_knn,
+    weighted_hamming_tables,
+)
 from tests.neighbors_helpers import reference_knn
 
 
@@ -65,3 +74,36 @@ def test_long_candidate_lists_are_sorted_by_distance_then_index():
             want = np.lexsort((np.arange(len(database)), full[q]))[:k]
             np.testing.assert_array_equal(indices[q], want)
             np.testing.assert_array_equal(distances[q], full[q, want])
+
+
+def test_weighted_hamming_knn_is_the_brute_force_top_k_ties_by_row():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, (300, 3)).astype(np.uint8)  # few distinct codes: many ties
+    tables = rng.integers(0, 5, (7, 3, 256)).astype(np.float32)  # integer sums: exact ties
+    full = np.stack([t[np.arange(3), codes].sum(axis=1) for t in tables])
+    for k in (1, 4, 37, 150, 300, 350):
+        dist, rows = weighted_hamming_knn(tables, codes, k)
+        m = min(k, 300)
+        want = np.lexsort((np.broadcast_to(np.arange(300), full.shape), full), axis=1)[:, :m]
+        np.testing.assert_array_equal(rows[:, :m], want)
+        np.testing.assert_array_equal(dist[:, :m], np.take_along_axis(full, want, 1))
+        assert (rows[:, m:] == -1).all() and np.isinf(dist[:, m:]).all()
+
+
+def test_weighted_hamming_tables_score_the_weighted_disagreement():
+    rng = np.random.default_rng(1)
+    H = rng.normal(size=(6, 13)).astype(np.float32)
+    H[0, 0] = np.nan  # weighs nothing
+    codes = rng.integers(0, 256, (50, 2), dtype=np.uint8)  # 16 bits, the last 3 padding
+    tables = weighted_hamming_tables(H, 2)
+    bits = np.unpackbits(codes, axis=1)[:, :13].astype(bool)
+    Hw = np.nan_to_num(H)
+    want = (np.abs(Hw)[:, None, :] * ((Hw[:, None, :] > 0) != bits[None])).sum(axis=2)
+    got = np.stack([t[np.arange(2), codes].sum(axis=1) for t in tables])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    own = np.packbits(Hw > 0, axis=1)  # a query's own code is at distance 0
+    assert np.allclose([t[np.arange(2), c].sum() for t, c in zip(tables, own, strict=True)], 0)
+    with pytest.raises(ValueError, match="do not fit"):
+        weighted_hamming_tables(H, 1)
+    with pytest.raises(ValueError, match="2-byte codes"):
+        weighted_hamming_knn(tables, codes[:, :1], 3)

@@ -9,7 +9,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhash import PCAITQ, BinaryHashEncoder, HammingNeighbors, SimHash
-from skhash._index import HashIndex, _weighted_top_k
+from skhash._index import HashIndex
 from tests.helpers import FAST
 
 
@@ -153,21 +153,6 @@ def weighted_hamming(index, Q, H=None):
     H = H[:, : index.n_bits_]
     bits = np.unpackbits(index.codes_, axis=1)[:, : index.n_bits_].astype(bool)
     return (np.abs(H)[:, None, :] * ((H[:, None, :] > 0) != bits[None])).sum(axis=2)
-
-
-def test_weighted_top_k_kernel_is_the_brute_force_top_k_ties_by_row():
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 4, (300, 3)).astype(np.uint8)  # few distinct codes: many ties
-    tables = rng.integers(0, 5, (7, 3, 256)).astype(np.float32)  # integer sums: exact ties
-    full = np.stack([t[np.arange(3), codes].sum(axis=1) for t in tables])
-    for k in (1, 4, 37, 150, 300, 350):
-        dist = np.full((7, k), -1.0, np.float32)
-        rows = np.full((7, k), -1, np.int64)
-        _weighted_top_k(tables, codes, dist, rows)
-        m = min(k, 300)
-        want = np.lexsort((np.broadcast_to(np.arange(300), full.shape), full), axis=1)[:, :m]
-        np.testing.assert_array_equal(rows[:, :m], want)
-        np.testing.assert_array_equal(dist[:, :m], np.take_along_axis(full, want, 1))
 
 
 def test_asymmetric_scores_and_candidates(X, encoder):
