@@ -372,7 +372,7 @@ def _shard_search(codes, ids, vectors, queries, query_vectors, k, n_candidates, 
 
     ``queries`` are uint64 code words (Hamming distance, int32) or, when
     ``weighted``, the queries' values before thresholding (weighted Hamming
-    distance, float32; the look-up tables are built here, 1/64 of their size
+    distance, float32; the look-up tables are built here: 1/32 of their size
     crosses the network).
     """
     n_rows = codes.shape[0]
