@@ -387,6 +387,8 @@ def weighted_hamming_tables(H, n_bytes):
     Returns
     -------
     tables : ndarray of shape (n_queries, n_bytes, 256), float32
+        ``tables[q, p, v]``: what byte ``p`` of value ``v`` adds to query ``q``'s
+        distance.
     """
     H = np.asarray(H, dtype=np.float32)
     n_bits = H.shape[1]

@@ -110,14 +110,15 @@ def _values_before_threshold(encoder, network_state, X, n_bits):
     the encoder's ``embed``; float32, the first ``n_bits``."""
     from ._inference import forward
 
-    if network_state is not None:
-        return forward(network_state, X, pre_activation=True)[1][:, :n_bits]
     inner = _inner_encoder(encoder)
-    H = np.asarray(inner.embed(X), dtype=np.float32)
+    if network_state is not None:
+        H, what = forward(network_state, X, pre_activation=True)[1], "network"
+    else:
+        H, what = np.asarray(inner.embed(X), dtype=np.float32), "embed"
     if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < n_bits:
         raise ValueError(
-            f"{type(inner).__name__}.embed must return one value per bit of its "
-            f"codes, ({X.shape[0]}, >= {n_bits}); got shape {H.shape}."
+            f"{type(inner).__name__}'s {what} must give one value per bit of the "
+            f"{n_bits}-bit codes indexed, ({X.shape[0]}, >= {n_bits}); got shape {H.shape}."
         )
     return H[:, :n_bits]
 

@@ -10,12 +10,12 @@ Needs the ``dask`` extra (``pip install skhash[dask]``: ``dask[array,dataframe]`
   ``docs/dask.md``).
 - :class:`DaskHashIndex` keeps packed codes, global int64 ids and optional
   rescoring vectors as row-chunked dask arrays persisted on the workers (one
-  chunk = one shard) and answers exact Hamming k-NN queries by sending the
-  queries to every shard and merging the shards' top-k in a tree.
+  chunk = one shard) and answers exact Hamming k-NN queries (or, with
+  ``asymmetric=True``, weighted Hamming ones) by sending the queries to every
+  shard and merging the shards' top-k in a tree.
 
 Workers that only search never import torch: a shard holds codes, ids and
-vectors, and the search runs the numba popcount kernel of
-:mod:`skhash._hamming`.
+vectors, and the search runs the numba kernels of :mod:`skhash._hamming`.
 """
 
 # Authors: The skhash developers
@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from dask.base import tokenize
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 
 from ._hamming import as_words, hamming_knn, weighted_hamming_knn, weighted_hamming_tables
 from ._threads import numba_threads
@@ -48,6 +49,8 @@ __all__ = ["DaskHashIndex", "ShardLostError", "packbits", "partial_fit", "transf
 # threads, and a launch already uses every thread the worker has: one at a time.
 _KERNEL_LOCK = threading.Lock()
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Bound on the weighted-Hamming look-up table entries a shard builds at once.
+_TABLE_ENTRIES = 1 << 23
 
 
 class ShardLostError(RuntimeError):
@@ -383,11 +386,9 @@ def _shard_search(codes, ids, vectors, queries, query_vectors, k, n_candidates, 
         score = None if query_vectors is None else empty.astype(np.float32)
         return empty.astype(dist_dtype), empty.astype(np.int64), score
     n_first = min(k if query_vectors is None else n_candidates, n_rows)
-    if weighted:
-        tables = weighted_hamming_tables(queries, codes.shape[1])
     with _KERNEL_LOCK, numba_threads(_worker_threads()):
         if weighted:
-            dist, rows = weighted_hamming_knn(tables, codes, n_first)
+            dist, rows = _weighted_search(queries, codes, n_first)
         else:
             dist, rows = hamming_knn(queries, as_words(codes), n_first)
     # ids are sorted within the shard: ties by row are ties by id
@@ -399,6 +400,18 @@ def _shard_search(codes, ids, vectors, queries, query_vectors, k, n_candidates, 
     order = np.lexsort((found, score), axis=-1)[:, :keep]
     take = np.take_along_axis
     return take(dist, order, 1), take(found, order, 1), take(score, order, 1)
+
+
+def _weighted_search(values, codes, k):
+    """Weighted Hamming top-k of ``codes`` for each row of ``values``, the look-up
+    tables built a block of queries at a time (at most 2**23 entries: 32 MiB)."""
+    n_bytes = codes.shape[1]
+    step = max(1, _TABLE_ENTRIES // (256 * n_bytes))
+    parts = [
+        weighted_hamming_knn(weighted_hamming_tables(values[i : i + step], n_bytes), codes, k)
+        for i in range(0, values.shape[0], step)
+    ]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _cosine_distance(query_vectors, vectors, rows):
@@ -442,7 +455,7 @@ def _merge_many(k, *parts):
 
 
 class DaskHashIndex(BaseEstimator):
-    """Exact Hamming k-NN over binary codes sharded across a Dask cluster.
+    """Exact (weighted) Hamming k-NN over binary codes sharded across a Dask cluster.
 
     Codes (``np.packbits`` rows), global int64 ids and optional unit-normalised
     rescoring vectors are row-chunked dask arrays persisted on the workers;
@@ -470,8 +483,9 @@ class DaskHashIndex(BaseEstimator):
         features and encode them (:func:`packbits`; queries are encoded on the
         client); otherwise they take packed uint8 codes.
     n_candidates : int or None, default=None
-        Hamming candidates per shard rescored by cosine (at least
-        ``n_neighbors`` are taken); None searches by Hamming distance only.
+        Candidates per shard (Hamming-nearest, or weighted-Hamming-nearest with
+        ``asymmetric=True``) rescored by cosine (at least ``n_neighbors`` are
+        taken); None ranks by the (weighted) Hamming distance only.
         Needs vectors: given to :meth:`fit`, or the unit-normalised features
         when ``encoder`` is set.
     split_every : int, default=8
@@ -766,19 +780,19 @@ class DaskHashIndex(BaseEstimator):
 
             state = self._network_state()
             # float32 as the network: values beyond its range are an error
-            X = validate_data(
-                _inner_encoder(self.encoder),
-                X,
-                reset=False,
-                dtype=np.float32,
-                ensure_all_finite=True,
-            )
+            X = check_array(X, dtype=np.float32, ensure_all_finite=True)
+            n_features = getattr(_inner_encoder(self.encoder), "n_features_in_", X.shape[1])
+            if X.shape[1] != n_features:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but the encoder was fitted on {n_features}."
+                )
             words = _values_before_threshold(self.encoder, state, X, self.n_bits_)
             words = np.ascontiguousarray(words, dtype=np.float32)
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
         elif self.encoder is not None:
-            words = as_words(_cut_prefix(self.encoder.packbits(X), self.n_bits_))
+            # _pack_block: encoders without packbits (PCAITQ, SimHash) too
+            words = as_words(_cut_prefix(_pack_block(X, self.encoder), self.n_bits_))
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
         else:

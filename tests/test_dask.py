@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from dask_ml import wrappers
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 
@@ -414,6 +415,14 @@ def test_asymmetric_with_embed_encoder_and_rescoring(dask_client, digits):
     )
     np.testing.assert_array_equal(ids, ref_ids)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-6)
+    # the Hamming ranking with the same encoder (it has no packbits)
+    index.set_params(asymmetric=False)
+    dist, ids = index.kneighbors(queries, 10)
+    ref_dist, ref_ids = (
+        HashIndex(encoder=FrozenEstimator(itq), rescore=None).fit(database).kneighbors(queries, 10)
+    )
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(dist, ref_dist)
     # rescoring: each shard's 20 weighted candidates contain the single process's 20 there
     rescoring = DaskHashIndex(encoder=itq, asymmetric=True, n_candidates=20, split_every=2)
     dist, ids = rescoring.fit(da.from_array(database, chunks=300)).kneighbors(queries, 10)
@@ -432,7 +441,8 @@ def test_asymmetric_needs_an_encoder_with_values_and_loses_nothing(dask_client, 
     with pytest.raises(ValueError, match="needs encoder="):
         DaskHashIndex(asymmetric=True).fit(_codes())
     index = DaskHashIndex(encoder=fitted).fit(da.from_array(X[:600], chunks=300))
-    before = (index.codes_, index.ids_, index.n_bits_)
+    before = (index.codes_, index.ids_, index.n_bits_, index.id_ranges_.copy())
+    codes_before = index.codes_.compute()
     index.set_params(asymmetric=True)  # read at every query
     dist, ids = index.kneighbors(X[600:610], 5)
     assert dist.dtype == np.float32
@@ -440,13 +450,85 @@ def test_asymmetric_needs_an_encoder_with_values_and_loses_nothing(dask_client, 
         index.kneighbors(X[600:610, :10], 5)
     with pytest.raises(ValueError, match="NaN|infinity"):
         index.kneighbors(np.full((2, 64), np.nan, np.float32), 5)
-    assert (index.codes_, index.ids_, index.n_bits_) == before
+    assert index.codes_ is before[0] and index.ids_ is before[1] and index.n_bits_ == before[2]
+    np.testing.assert_array_equal(index.id_ranges_, before[3])
+    np.testing.assert_array_equal(index.codes_.compute(), codes_before)
     codes_only = DaskHashIndex().fit(_codes())
     codes_only.set_params(asymmetric=True)
     with pytest.raises(ValueError, match="needs encoder="):
         codes_only.kneighbors(_codes()[:3].compute(), 2)
     with pytest.raises(ValueError, match="asymmetric"):
         DaskHashIndex(encoder=fitted, asymmetric="yes").fit(da.from_array(X[:600], chunks=300))
+
+
+def test_asymmetric_prefix_with_rescoring_keeps_the_single_process_candidates(
+    dask_client, fitted, digits
+):
+    X, _ = digits
+    database, queries = X[300:1500], X[1500:1560]
+    kw = dict(asymmetric=True, prefix_bits=6)
+    index = DaskHashIndex(encoder=fitted, n_candidates=20, split_every=2, **kw)
+    dist, ids = index.fit(da.from_array(database, chunks=300)).kneighbors(queries, 10)
+    single = HashIndex(
+        encoder=FrozenEstimator(fitted), rescore="float32", n_candidates=2.0, **kw
+    ).fit(database)
+    single_dist, _ = single.kneighbors(queries, 10)
+    assert (dist <= single_dist + 1e-6).all()
+    cos = _unit(queries) @ _unit(database).T
+    np.testing.assert_allclose(dist, 1 - np.take_along_axis(cos, ids, 1), atol=1e-5)
+
+
+class _BitsOnly(BaseEstimator):
+    """An encoder with bits and nothing before thresholding."""
+
+    n_bits = 8
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = X.shape[1]
+        self.directions_ = np.random.default_rng(0).normal(size=(X.shape[1], 8))
+        return self
+
+    def transform(self, X):
+        return (np.asarray(X) @ self.directions_ > 0).astype(np.uint8)
+
+
+class _WithEmbed(_BitsOnly):
+    def embed(self, X):
+        return np.asarray(X) @ self.directions_
+
+
+def test_asymmetric_with_a_plain_encoder(dask_client, digits):
+    X, _ = digits
+    database, queries = X[:900], X[900:930]
+    with pytest.raises(ValueError, match="values before thresholding"):
+        DaskHashIndex(encoder=_BitsOnly().fit(database), asymmetric=True).fit(
+            da.from_array(database, chunks=300)
+        )
+    encoder = _WithEmbed().fit(database)
+    index = DaskHashIndex(encoder=encoder, asymmetric=True)
+    dist, ids = index.fit(da.from_array(database, chunks=300)).kneighbors(queries, 7)
+    H = encoder.embed(queries).astype(np.float32)
+    bits = encoder.transform(database).astype(bool)
+    full = (np.abs(H)[:, None, :] * ((H[:, None, :] > 0) != bits[None])).sum(axis=2)
+    order = np.lexsort((np.broadcast_to(np.arange(900), full.shape), full), axis=1)[:, :7]
+    np.testing.assert_array_equal(ids, order)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, order, 1), rtol=1e-5)
+    with pytest.raises(ValueError, match="fitted on 64"):
+        index.kneighbors(queries[:, :10], 3)
+
+
+def test_weighted_shard_search_builds_tables_in_blocks(monkeypatch):
+    from skhash import dask as skdask
+    from skhash._hamming import weighted_hamming_knn, weighted_hamming_tables
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, (500, 2), dtype=np.uint8)
+    values = rng.normal(size=(11, 16)).astype(np.float32)
+    whole = weighted_hamming_knn(weighted_hamming_tables(values, 2), codes, 9)
+    monkeypatch.setattr(skdask, "_TABLE_ENTRIES", 3 * 2 * 256)  # 3 queries per block
+    blocks = skdask._weighted_search(values, codes, 9)
+    np.testing.assert_array_equal(blocks[0], whole[0])
+    np.testing.assert_array_equal(blocks[1], whole[1])
 
 
 # --------------------------------------------------------------------------- no torch

@@ -103,6 +103,8 @@ def test_weighted_hamming_tables_score_the_weighted_disagreement():
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     own = np.packbits(Hw > 0, axis=1)  # a query's own code is at distance 0
     assert np.allclose([t[np.arange(2), c].sum() for t, c in zip(tables, own, strict=True)], 0)
+    H[1, 2], H[2, 3] = np.inf, -np.inf  # capped at 1e30: every sum stays finite
+    assert np.isfinite(weighted_hamming_tables(H, 2)).all()
     with pytest.raises(ValueError, match="do not fit"):
         weighted_hamming_tables(H, 1)
     with pytest.raises(ValueError, match="2-byte codes"):

@@ -236,7 +236,7 @@ def test_an_embed_of_the_wrong_shape_is_refused(X):
             return super().embed(X)[:, :3]
 
     index = HashIndex(encoder=ShortEmbed(n_bits=8, random_state=0), asymmetric=True).fit(X)
-    with pytest.raises(ValueError, match=r"ShortEmbed.embed must return one value per bit"):
+    with pytest.raises(ValueError, match=r"ShortEmbed's embed must give one value per bit"):
         index.kneighbors(X[:2], 3)
 
 
