@@ -515,6 +515,14 @@ def test_asymmetric_with_a_plain_encoder(dask_client, digits):
     np.testing.assert_allclose(dist, np.take_along_axis(full, order, 1), rtol=1e-5)
     with pytest.raises(ValueError, match="fitted on 64"):
         index.kneighbors(queries[:, :10], 3)
+    # a refit that cannot rank asymmetrically fails before it changes the index
+    state = (index.codes_, index.ids_, index.id_ranges_, index.n_bits_)
+    index.set_params(encoder=_BitsOnly().fit(database))
+    with pytest.raises(ValueError, match="values before thresholding"):
+        index.fit(da.from_array(database[:600], chunks=300))
+    assert (index.codes_, index.ids_, index.id_ranges_, index.n_bits_) == state
+    index.set_params(encoder=encoder)
+    np.testing.assert_array_equal(index.kneighbors(queries, 7)[1], ids)
 
 
 def test_weighted_shard_search_builds_tables_in_blocks(monkeypatch):
