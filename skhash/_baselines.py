@@ -122,7 +122,8 @@ class SimHash(_LinearHash):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
-        self.mean_ = X.mean(axis=0)
+        # summed in float64: a float32 sum of large rows overflows
+        self.mean_ = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
         self.projection_ = rng.standard_normal((X.shape[1], self.n_bits)).astype(X.dtype)
         return self
 
@@ -177,8 +178,9 @@ class PCAITQ(_LinearHash):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
-        self.mean_ = X.mean(axis=0)
-        Xc = (X - self.mean_).astype(np.float64)
+        mean = X.mean(axis=0, dtype=np.float64)  # a float32 sum of large rows overflows
+        self.mean_ = mean.astype(X.dtype)
+        Xc = X.astype(np.float64) - mean
         _, _, vt = np.linalg.svd(Xc, full_matrices=False)
         basis = vt[: self.n_bits].T
         if basis.shape[1] < self.n_bits:

@@ -22,13 +22,20 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_float32_range(X):
-    """Reject finite values that float32, the network's type, cannot hold."""
+    """Reject finite values that float32, the network's type, cannot hold; X unchanged."""
     if X.dtype == np.float64 and X.size and max(X.max(), -X.min()) > _FLOAT32_MAX:
         raise ValueError(
             f"Input X contains values beyond the float32 range (|x| > {_FLOAT32_MAX:.3g}), "
             "in which the network computes; rescale X."
         )
-    return np.ascontiguousarray(X, dtype=np.float32)
+    return X
+
+
+def _training_float32(X):
+    """The training rows as a float32 array torch may share (a copy if read-only)."""
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    # joblib hands GridSearchCV workers read-only memory maps; torch warns on those
+    return X32 if X32.flags.writeable else X32.copy()
 
 
 def _input_standardisation(scaler, floor=0.1):
@@ -412,7 +419,19 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 "use device='cpu'"
                 + (" or a CUDA build of torch." if "cuda" in str(self.device) else ".")
             ) from exc
+        if device.type == "meta":  # tensors without data: no training step can run
+            raise ValueError(f"device={self.device!r} holds no data; use device='cpu'.")
         return device
+
+    def _check_some_term(self, labels):
+        """Raise when no loss term is on: training would leave the random network."""
+        supervised = bool(self.centroid_weight) and bool((labels >= 0).any())
+        if not (self.reg_weight or self.neighbor_weight or self.anticollapse_weight or supervised):
+            raise ValueError(
+                "Every loss term is off (reg_weight, neighbor_weight and anticollapse_weight "
+                "are 0, and centroid_weight is 0 or no y was given): the network would not "
+                "train. Give one of them a positive weight."
+            )
 
     @fit_context()
     def fit(self, X, y=None):
@@ -447,15 +466,17 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         self._check_params()
         X, labels = self._validate(X, y, reset=True)
-        X32 = _check_float32_range(X)
+        self._check_some_term(labels)
+        _check_float32_range(X)
         device = self._torch_device()
 
         import torch
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rows = self._sample_rows(len(X), seed + 4)
-        if rows is not None:
-            X, X32, labels = X[rows], X32[rows], labels[rows]
+        if rows is not None:  # sample first: memory bounded by max_samples rows
+            X, labels = X[rows], labels[rows]
+        X32 = _training_float32(X)
         scaler = StandardScaler().fit(X)
         dataset = self._dataset(X, X32, labels, seed)
         teacher_temperature = self._teacher_temperature(X)
@@ -530,7 +551,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 "partial_fit on a new encoder."
             )
         X, labels = self._validate(X, y, reset=first)
-        X32 = _check_float32_range(X)
+        if first:  # later calls keep the first call's objective
+            self._check_some_term(labels)
+        _check_float32_range(X)
         import torch
 
         from .callbacks import training_steps
@@ -539,7 +562,9 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         done = 0 if first else training_steps(self.net_)
         budget = self.max_steps
         if budget == "auto":
-            budget = self._auto_epochs() * self._batching(self.max_samples)[2]
+            # the code length of the network being trained, whatever set_params says now
+            n_bits = self.n_bits if first else self._n_features_out
+            budget = self._auto_epochs(n_bits) * self._batching(self.max_samples)[2]
         if done >= budget:
             raise ValueError(
                 f"The training budget max_steps={self.max_steps!r} ({budget} steps) is spent: "
@@ -550,16 +575,24 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         seed = int(np.random.SeedSequence([base, done]).generate_state(1)[0] >> 1)
         rows = self._sample_rows(len(X), seed + 4)
         if rows is not None:
-            X, X32, labels = X[rows], X32[rows], labels[rows]
+            X, labels = X[rows], labels[rows]
+        X32 = _training_float32(X)
         batch_size, drop_last, _ = self._batching(len(X32))
+        # the loss keeps the first call's weights (set_params cannot change them): so
+        # does the choice of building a neighbour graph for its partners
+        neighbor_weight = (
+            self.neighbor_weight if first else self.net_.criterion_.settings["neighbor_weight"]
+        )
         graphs, key = dict(getattr(self, "_chunk_graphs", {})), None
-        if rows is None and self.neighbor_weight > 0:
+        if rows is None and neighbor_weight > 0:
             # a chunk seen again (the next pass) reuses its graph, a function of the
             # rows and n_neighbors (an approximate one, above 60,000 rows, as drawn)
             digest = hashlib.blake2b(np.ascontiguousarray(X).data, digest_size=16).hexdigest()
             key = (digest, X.shape, X.dtype.str, self.n_neighbors)
         cached = None if first else graphs.pop(key, None)
-        dataset = self._dataset(X, X32, labels, seed, neighbors=cached)
+        dataset = self._dataset(
+            X, X32, labels, seed, neighbors=cached, with_partners=neighbor_weight > 0
+        )
         if first:
             scaler = StandardScaler().fit(X)
             # "auto" is resolved on the first chunk and kept: one objective throughout
@@ -604,7 +637,15 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
         )
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} BinaryHashEncoder takes y as class labels (for supervised codes); "
+                "a continuous target, e.g. a regressor's in a Pipeline, cannot be one. Fit "
+                "the encoder without y: outside the Pipeline, or wrapped in "
+                "sklearn.frozen.FrozenEstimator once fitted."
+            ) from exc
         return X, LabelEncoder().fit_transform(y).astype(np.int64)
 
     def _sample_rows(self, n, seed):
@@ -620,13 +661,15 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         drop_last = n % batch_size == 1
         return batch_size, drop_last, n // batch_size if drop_last else -(-n // batch_size)
 
-    def _dataset(self, X, X32, labels, seed, neighbors=None):
+    def _dataset(self, X, X32, labels, seed, neighbors=None, with_partners=None):
         import torch
 
         from ._datasets import NeighborPairDataset
         from ._knn_graph import knn_graph
 
-        if neighbors is None and self.neighbor_weight > 0:
+        if with_partners is None:
+            with_partners = self.neighbor_weight > 0
+        if neighbors is None and with_partners:
             # by the cosine of the rows as given, whatever their scale (the helper
             # normalises in float64; a zero row is at distance 1 from every row)
             neighbors, _ = knn_graph(X, self.n_neighbors, metric="cosine", random_state=seed)
@@ -658,7 +701,12 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.net_ = net
         self.history_ = net.history
         self.n_steps_ = training_steps(net)
-        self.hidden_layer_sizes_ = self._hidden_layer_sizes()
+        # read from the network: set_params between partial_fit calls changes no layer
+        self.hidden_layer_sizes_ = tuple(
+            int(layer.out_features)
+            for layer in net.module_.hidden
+            if hasattr(layer, "out_features")
+        )
         self.module_state_ = {
             name: value.detach().cpu().numpy().astype(np.float32, copy=True)
             for name, value in net.module_.state_dict().items()
@@ -779,12 +827,14 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             batch_size=batch_size,
         )
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X = _check_float32_range(X)
+        X = np.ascontiguousarray(_check_float32_range(X), dtype=np.float32)
         if "net_" not in vars(self):
             from ._inference import forward
 
             return forward(self.module_state_, X, chunk_size=batch_size)
         import torch
+
+        from ._inference import check_finite_outputs
 
         module = self.net_.module_
         module.eval()
@@ -794,6 +844,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             for start in range(0, len(X), batch_size):
                 chunk = torch.from_numpy(X[start : start + batch_size]).to(device)
                 out[start : start + batch_size] = module(chunk).float().cpu().numpy()
+        check_finite_outputs(out)
         return out
 
     def transform(self, X):
@@ -875,10 +926,11 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         check_is_fitted(self)
         return super().get_feature_names_out(input_features)
 
-    def _auto_epochs(self):
-        """Passes over the rows under ``max_steps="auto"``."""
+    def _auto_epochs(self, n_bits=None):
+        """Passes over the rows under ``max_steps="auto"`` for codes of ``n_bits``."""
+        n_bits = self.n_bits if n_bits is None else n_bits
         # long codes: the wide network (and every nested length) needs the steps
-        return 2 * self.max_epochs if self.n_bits > 64 else self.max_epochs
+        return 2 * self.max_epochs if n_bits > 64 else self.max_epochs
 
     def _hidden_layer_sizes(self):
         if isinstance(self.hidden_layer_sizes, str):

@@ -133,6 +133,21 @@ def _module_state(encoder):
     return state
 
 
+def _unit_rows(X):
+    """float32 rows scaled to unit length; zero rows stay zero (cosine distance 1 to all).
+
+    Each row is first scaled by a power of two (exact) that brings its largest
+    magnitude into [0.5, 1): a float32 norm of rows near float32's limits would
+    otherwise overflow to infinity or underflow to zero.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    peak = np.abs(X).max(axis=1, keepdims=True, initial=0.0)
+    _, exponent = np.frexp(peak)
+    X = np.ldexp(X, -exponent).astype(np.float32, copy=False)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+
+
 def _as_ids(ids, n, what="ids"):
     """``ids`` as a 1-D int64 array of length ``n`` with distinct values."""
     ids = np.asarray(ids)
@@ -238,7 +253,9 @@ class HashIndex(BaseEstimator):
         bytes per dimension; cosine error below 2e-5 on the fortunes embeddings),
         float32, int8 (1 byte, scaled by ``vector_scale_``, see Notes), or None: no
         vectors, and :meth:`kneighbors` returns Hamming neighbours and distances
-        (weighted Hamming ones with ``asymmetric=True``).
+        (weighted Hamming ones with ``asymmetric=True``). Fixed at :meth:`fit`, like
+        the vectors it describes (``rescore_``): a new value takes effect at the
+        next :meth:`fit`.
 
     asymmetric : bool, default=False
         Rank the codes by the query's values before thresholding ``h`` rather than
@@ -282,8 +299,11 @@ class HashIndex(BaseEstimator):
         Packed codes, ``np.packbits`` order (the first bit is the most
         significant bit of byte 0).
     vectors_ : ndarray of shape (n_items, n_features_in_) or None
-        Unit-normalised rows for rescoring, of dtype ``rescore``; a read-only
+        Unit-normalised rows for rescoring, of dtype ``rescore_``; a read-only
         memory map after :meth:`load`.
+    rescore_ : {"float16", "float32", "int8"} or None
+        The ``rescore`` the index was fitted with: how ``vectors_`` are stored, and
+        what :meth:`add` and :meth:`kneighbors` use.
     vector_scale_ : float or None
         With ``rescore="int8"``: a stored value ``v`` stands for
         ``v * vector_scale_ / 127``.
@@ -425,19 +445,16 @@ class HashIndex(BaseEstimator):
 
     def _unit_vectors(self, X, *, calibrate=False):
         """Unit rows in the storage dtype (``vector_scale_`` set when ``calibrate``)."""
-        if self.rescore is None:
+        if self.rescore_ is None:
             return None
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        # zero rows stay zero (cosine distance 1 to everything)
-        U = np.divide(X, norms, out=np.zeros_like(X, dtype=np.float32), where=norms > 0)
-        U = U.astype(np.float32, copy=False)
-        if self.rescore == "int8":
+        U = _unit_rows(X)
+        if self.rescore_ == "int8":
             if calibrate:
                 scale = float(np.abs(U).max()) if U.size else 1.0
                 self.vector_scale_ = scale if scale > 0 else 1.0
             q = np.rint(U * (127.0 / self.vector_scale_))
             return np.clip(q, -127, 127).astype(np.int8)
-        return U.astype(self.rescore)
+        return U.astype(self.rescore_)
 
     def _make_state(self, ids, codes, vectors, vector_buffer=None):
         from ._neighbors import HammingNeighbors
@@ -450,7 +467,7 @@ class HashIndex(BaseEstimator):
         searcher = None
         if ids.shape[0]:
             algorithm = self.algorithm
-            if algorithm == "auto" and (self.rescore is not None or self.asymmetric):
+            if algorithm == "auto" and (self.rescore_ is not None or self.asymmetric):
                 # wide candidate lists: one exact scan beats a graph walk; the asymmetric
                 # score scans every code and never walks a graph
                 algorithm = "brute"
@@ -514,6 +531,7 @@ class HashIndex(BaseEstimator):
             )
         self.n_bits_ = code_bits if self.prefix_bits is None else int(self.prefix_bits)
         codes = self._encode(X)
+        self.rescore_ = self.rescore
         self.vector_scale_ = None
         vectors = self._unit_vectors(np.asarray(X, dtype=np.float32), calibrate=True)
         self._state = self._make_state(ids, codes, vectors)
@@ -555,6 +573,11 @@ class HashIndex(BaseEstimator):
             state = self._state
             if ids is None:
                 start = int(state.ids[-1]) + 1 if state.ids.size else 0
+                if start + X.shape[0] - 1 > np.iinfo(np.int64).max:
+                    raise ValueError(
+                        f"The default ids of {X.shape[0]} rows would follow the largest id, "
+                        f"{int(state.ids[-1])}, beyond int64; pass ids."
+                    )
                 ids = np.arange(start, start + X.shape[0], dtype=np.int64)
             else:
                 ids = _as_ids(ids, X.shape[0])
@@ -596,6 +619,8 @@ class HashIndex(BaseEstimator):
         ids = np.asarray(ids)
         if ids.ndim > 1:
             raise ValueError(f"ids must be an int or a 1-D array of ints, got shape {ids.shape}.")
+        if ids.size == 0:  # e.g. a computed list of stale ids that came out empty
+            return self
         ids = _as_ids(ids.reshape(-1), ids.size)
         with _WRITE_LOCK:
             state = self._state
@@ -649,13 +674,13 @@ class HashIndex(BaseEstimator):
             raise ValueError(
                 f"n_neighbors={n_neighbors} exceeds the {n_items} items in the index."
             )
-        if self.rescore is None:
+        if self.rescore_ is None:
             k_cand = n_neighbors
         else:
             k_cand = min(n_items, math.ceil(self.n_candidates * n_neighbors))
         # bounds the candidate lists held per chunk (the rescoring kernel copies no vectors)
         chunk = max(1, min(4096, _RESCORE_BLOCK // k_cand))
-        dist_dtype = np.int32 if self.rescore is None and not self.asymmetric else np.float32
+        dist_dtype = np.int32 if self.rescore_ is None and not self.asymmetric else np.float32
         distances = np.empty((X.shape[0], n_neighbors), dtype=dist_dtype)
         rows = np.empty((X.shape[0], n_neighbors), dtype=np.int64)
         for start in range(0, X.shape[0], chunk):
@@ -670,12 +695,12 @@ class HashIndex(BaseEstimator):
         if self.asymmetric:
             H = self._values_before_threshold(X)
             weighted, candidates = _weighted_hamming_top_k(state, H, k_cand, self.n_jobs)
-            if self.rescore is None:
+            if self.rescore_ is None:
                 return weighted, candidates
         else:
             codes = self._encode(X)
             hamming, candidates = state.searcher.kneighbors(codes, n_neighbors=k_cand)
-            if self.rescore is None:
+            if self.rescore_ is None:
                 return hamming, candidates
         # candidates in row (= id) order, so a stable sort by distance breaks ties by id
         candidates = np.sort(candidates, axis=1)
@@ -685,9 +710,7 @@ class HashIndex(BaseEstimator):
         return np.take_along_axis(dist, order, 1), np.take_along_axis(candidates, order, 1)
 
     def _similarities(self, state, X, candidates):
-        Q = np.asarray(X, dtype=np.float32)
-        norms = np.linalg.norm(Q, axis=1, keepdims=True)
-        Q = np.divide(Q, norms, out=np.zeros_like(Q), where=norms > 0)
+        Q = _unit_rows(X)
         # gathering from a memory map reads only the candidates' pages
         candidates = np.ascontiguousarray(candidates, dtype=np.int64)
         sims = np.empty(candidates.shape, dtype=np.float32)
@@ -698,7 +721,7 @@ class HashIndex(BaseEstimator):
                 )
             else:
                 _gather_dot(state.vectors, candidates, Q, sims)
-        if self.rescore == "int8":
+        if self.rescore_ == "int8":
             sims *= np.float32(self.vector_scale_ / 127.0)
         return sims
 
@@ -738,7 +761,7 @@ class HashIndex(BaseEstimator):
         """
         from ._persistence import load_index
 
-        return load_index(path, verify=verify, mmap=mmap)
+        return load_index(path, verify=verify, mmap=mmap, cls=cls)
 
     def to_faiss(self, kind="flat", **kwargs):
         """The codes and ids as a faiss binary index (``skhash.export.to_faiss``).
@@ -779,7 +802,7 @@ class HashIndex(BaseEstimator):
         vectors = None
         if with_vectors and state.vectors is not None:
             vectors = np.asarray(state.vectors, dtype=np.float32)
-            if self.rescore == "int8":
+            if self.rescore_ == "int8":
                 vectors *= np.float32(self.vector_scale_ / 127.0)
         return to_pgvector(
             connection,

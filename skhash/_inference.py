@@ -23,7 +23,7 @@ import re
 import numpy as np
 from scipy.special import erf
 
-__all__ = ["forward", "hidden_layer_keys"]
+__all__ = ["check_finite_outputs", "forward", "hidden_layer_keys"]
 
 # torch.nn.BatchNorm1d's default
 _BN_EPS = 1e-5
@@ -108,4 +108,21 @@ def forward(state, X, *, chunk_size=8192, pre_activation=False):
         out[start : start + chunk_size] = np.tanh(state["beta"] * h)
         if pre_activation:
             pre[start : start + chunk_size] = h
+    check_finite_outputs(out)
     return (out, pre) if pre_activation else out
+
+
+def check_finite_outputs(out):
+    """Raise if the network's outputs hold NaN (rows so large that float32 overflowed).
+
+    A NaN output would threshold to a 0 bit without a word: the code of such a
+    row would be silently wrong.
+    """
+    bad = ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"The network's outputs are not finite for {rows.size} row(s) of X (first: "
+            f"{rows[:5].tolist()}): their values are too large for the network's float32 "
+            "arithmetic. Rescale X the way the training rows were."
+        )

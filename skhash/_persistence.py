@@ -218,24 +218,40 @@ def save_encoder(encoder, path):
     _replace_directory(path, write)
 
 
+def _same_state(a, b):
+    """Whether two network states (dicts of arrays, or None) hold the same weights."""
+    if a is b:
+        return True
+    if a is None or b is None or sorted(a) != sorted(b):
+        return False
+    return all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def save_index(index, path):
     """Save a fitted :class:`~skhash.HashIndex` to the directory ``path``."""
     from sklearn.frozen import FrozenEstimator
     from sklearn.utils.validation import check_is_fitted
 
-    from ._index import _inner_encoder
+    from ._index import _inner_encoder, _module_state
 
     check_is_fitted(index)
     state = index._state  # one consistent snapshot
     params = {k: _jsonable(k, getattr(index, k)) for k in _INDEX_PARAMS}
+    encoder = _inner_encoder(index.encoder_)
+    if not _same_state(_module_state(encoder), index._network_state):
+        # a FrozenEstimator shares the user's encoder: refitted, its weights are not
+        # those that made the codes, and the saved index would answer with the wrong ones
+        raise ValueError(
+            "The index's encoder was refitted after the index was built (a "
+            "FrozenEstimator shares it): its network no longer made the stored codes. "
+            "Fit the index again, or save it before refitting the encoder."
+        )
 
     def write(tmp):
         files = {}
         encoder_dir = tmp / "encoder"
         encoder_dir.mkdir()
-        encoder_manifest = _encoder_manifest_and_files(
-            _inner_encoder(index.encoder_), encoder_dir, prefix="encoder/"
-        )
+        encoder_manifest = _encoder_manifest_and_files(encoder, encoder_dir, prefix="encoder/")
         files.update(encoder_manifest["files"])
         _write_manifest(
             encoder_dir,
@@ -261,7 +277,12 @@ def save_index(index, path):
             "skhash_version": _skhash_version(),
             "class": type(index).__name__,
             "params": params,
-            "encoder": {"dir": "encoder", "frozen": isinstance(index.encoder_, FrozenEstimator)},
+            "encoder": {
+                "dir": "encoder",
+                "frozen": isinstance(index.encoder_, FrozenEstimator),
+                # encoder=None (the default encoder) is kept as None
+                "param_is_none": index.encoder is None,
+            },
             "n_bits": int(index.n_bits_),
             "bit_order": BIT_ORDER,
             "n_items": int(state.ids.shape[0]),
@@ -367,8 +388,9 @@ def _encoder_from(directory, manifest):
     from ._inference import forward
 
     params = dict(manifest.get("params") or {})
-    if isinstance(params.get("hidden_layer_sizes"), list):
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    for name in ("hidden_layer_sizes", "nested_bits"):  # tuples, which JSON keeps as lists
+        if isinstance(params.get(name), list):
+            params[name] = tuple(params[name])
     try:
         encoder = BinaryHashEncoder(**params)
     except TypeError as exc:
@@ -417,14 +439,17 @@ def load_encoder(path, *, verify=False):
     return _encoder_from(path, manifest)
 
 
-def load_index(path, *, verify=False, mmap=True):
+def load_index(path, *, verify=False, mmap=True, cls=None):
     """Load a :class:`~skhash.HashIndex` saved by :func:`save_index`.
 
-    See :meth:`HashIndex.load <skhash.HashIndex.load>`.
+    See :meth:`HashIndex.load <skhash.HashIndex.load>`; ``cls`` is the class to
+    build (a subclass of ``HashIndex``; ``HashIndex`` if None).
     """
     from sklearn.frozen import FrozenEstimator
 
     from ._index import HashIndex
+
+    cls = HashIndex if cls is None else cls
 
     path = Path(path)
     manifest = _read_manifest(path, _INDEX_FORMAT)
@@ -440,6 +465,8 @@ def load_index(path, *, verify=False, mmap=True):
     if codes.dtype != np.uint8 or codes.shape != (n_items, -(-n_bits // 8)):
         raise _Corrupt(f"{path}/codes.npy: expected ({n_items}, {-(-n_bits // 8)}) uint8.")
     vectors = None
+    if manifest.get("vectors_dtype") not in (None, "float16", "float32", "int8"):
+        raise _Corrupt(f"{path}: unknown vectors_dtype {manifest['vectors_dtype']!r}.")
     if manifest.get("vectors_dtype") is not None:
         vectors = _load_npy(path / "vectors.npy", mmap=mmap)
         if str(vectors.dtype) != manifest["vectors_dtype"] or vectors.shape != (
@@ -457,8 +484,10 @@ def load_index(path, *, verify=False, mmap=True):
     else:
         fitted = encoder
         param_encoder = type(encoder)(**encoder.get_params(deep=False))
+        if manifest["encoder"].get("param_is_none"):  # absent from older files
+            param_encoder = None
     try:
-        index = HashIndex(encoder=param_encoder, **params)
+        index = cls(encoder=param_encoder, **params)
     except TypeError as exc:
         raise ValueError(f"{path}: the saved index parameters do not fit ({exc}).") from None
     index.encoder_ = fitted
@@ -467,6 +496,7 @@ def load_index(path, *, verify=False, mmap=True):
     index.n_features_in_ = manifest["n_features_in"]
     if manifest.get("feature_names_in") is not None:
         index.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    index.rescore_ = manifest.get("vectors_dtype")  # the storage, whatever rescore says
     index.vector_scale_ = manifest.get("vector_scale")
     index._state = index._make_state(ids, codes, vectors)
     return index

@@ -67,7 +67,8 @@ class Interval:
     def __contains__(self, value):
         if isinstance(value, bool | np.bool_) or not isinstance(value, self.kind):
             return False
-        if isinstance(value, numbers.Real) and math.isnan(value):
+        # ints need no NaN check (and math.isnan overflows on ints beyond float's range)
+        if not isinstance(value, numbers.Integral) and math.isnan(value):
             return False
         left = -math.inf if self.left is None else self.left
         right = math.inf if self.right is None else self.right

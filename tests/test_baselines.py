@@ -96,3 +96,14 @@ def test_codes_are_the_signs_of_embed(cls, dtype, X):
     np.testing.assert_array_equal(est.transform(X.astype(dtype)), (V > 0).astype(np.uint8))
     with pytest.raises(NotFittedError):
         cls().embed(X)
+
+
+@pytest.mark.parametrize("cls", [SimHash, PCAITQ])
+def test_large_float32_rows_fit(cls):
+    # a float32 sum of these rows overflows: the mean is taken in float64
+    Z = np.random.default_rng(0).standard_normal((300, 6))
+    X = (Z * 1e37 + 1e37).astype(np.float32)
+    enc = cls(n_bits=8, random_state=0).fit(X)
+    assert np.isfinite(enc.mean_).all() and enc.mean_.dtype == np.float32
+    reference = cls(n_bits=8, random_state=0).fit(Z * 1e37 + 1e37)
+    assert np.mean(enc.transform(X) == reference.transform(Z * 1e37 + 1e37)) > 0.95

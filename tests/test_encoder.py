@@ -298,8 +298,11 @@ def test_values_beyond_float32_rejected_like_fit(small_fitted, small, method):
         BinaryHashEncoder(**K).fit(small * 1e39)
     with pytest.raises(ValueError, match="float32 range"):
         getattr(small_fitted, method)(small * 1e39)
-    # the largest float32 passes
-    assert getattr(small_fitted, method)(np.full((2, 6), 3e38)).shape[0] == 2
+    # the largest float32 passes the range check; the network's sums then overflow,
+    # which is reported rather than thresholded into a code
+    assert getattr(small_fitted, method)(np.full((2, 6), 1e30)).shape[0] == 2
+    with pytest.raises(ValueError, match="outputs are not finite"):
+        getattr(small_fitted, method)(np.full((2, 6), 3e38))
 
 
 @pytest.mark.parametrize("batch_size", [-1, 0, 1.5, True, None])
@@ -415,6 +418,52 @@ def test_unusable_device_is_a_clear_error(small, device):
 def test_continuous_labels_rejected(small):
     with pytest.raises(ValueError, match="continuous"):
         BinaryHashEncoder(**K).fit(small, np.linspace(0, 1, len(small)))
+
+
+def test_continuous_target_of_a_pipeline_names_the_way_out(small):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    pipe = make_pipeline(BinaryHashEncoder(**K), Ridge())
+    with pytest.raises(ValueError, match="continuous.*Fit the encoder without y"):
+        pipe.fit(small, small[:, 0] * 2.5)
+
+
+def test_meta_device_is_a_clear_error(small):
+    enc = BinaryHashEncoder(**K, device="meta")
+    with pytest.raises(ValueError, match="device='meta' holds no data"):
+        enc.fit(small)
+    assert not hasattr(enc, "net_")
+
+
+def test_no_loss_term_is_a_clear_error(small):
+    off = dict(reg_weight=0.0, neighbor_weight=0.0, anticollapse_weight=0.0)
+    for fit in ("fit", "partial_fit"):
+        enc = BinaryHashEncoder(**K, **off)
+        with pytest.raises(ValueError, match="Every loss term is off"):
+            getattr(enc, fit)(small)
+        assert not hasattr(enc, "net_")
+    # labels alone train the codes
+    y = (small[:, 0] > 0).astype(int)
+    assert BinaryHashEncoder(**K, **off).fit(small, y).transform(small).any()
+
+
+def test_queries_that_overflow_the_network_are_an_error(small_fitted):
+    Q = np.zeros((3, small_fitted.n_features_in_))
+    Q[1] = 3e38  # within float32, but the network's sums overflow
+    Q[2, ::2], Q[2, 1::2] = 3e38, -3e38
+    for method in (small_fitted.embed, small_fitted.transform):
+        with pytest.raises(ValueError, match=r"not finite for 2 row\(s\) of X \(first: \[1, 2\]"):
+            method(Q)
+
+
+def test_read_only_rows_train_without_a_warning(small):
+    X = np.array(small, dtype=np.float32)
+    X.setflags(write=False)  # as joblib hands GridSearchCV workers their data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BinaryHashEncoder(**K).fit(X)
+        BinaryHashEncoder(**K).partial_fit(X)
 
 
 def test_feature_names_out_before_fit_raises():

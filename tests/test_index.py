@@ -388,6 +388,52 @@ def test_int8_add_clips_to_the_fitted_scale(X, encoder):
     assert index.vector_scale_ == scale and index.vectors_[-1, 0] == 127
 
 
+@pytest.mark.parametrize(
+    "fitted, later", [("int8", "float32"), (None, "float16"), ("float16", "int8")]
+)
+def test_rescore_changed_after_fit_takes_effect_at_the_next_fit(X, encoder, fitted, later):
+    index = HashIndex(encoder=FrozenEstimator(encoder), rescore=fitted).fit(X[:200])
+    Q = X[200:220]
+    want = index.kneighbors(Q, n_neighbors=5)
+    index.set_params(rescore=later)
+    assert index.rescore_ == fitted
+    for got, expected in zip(index.kneighbors(Q, n_neighbors=5), want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    index.add(X[200:210])  # stored as at fit
+    assert index.vectors_ is None if fitted is None else index.vectors_.dtype == fitted
+    index.fit(X[:200])
+    assert index.rescore_ == later and index.vectors_.dtype == later
+
+
+def test_removing_no_ids_changes_nothing(index):
+    before = index._state
+    for nothing in ([], (), np.array([]), np.array([], dtype=np.int64)):
+        index.remove(nothing)
+    same_state(index, before)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-24])
+def test_rows_near_the_float32_limits_rescore_like_their_direction(X, encoder, scale):
+    # their float32 norm overflows (1e20) or underflows (1e-24)
+    # candidates: every item, so that the answer is the rescoring's alone
+    kw = dict(encoder=FrozenEstimator(encoder), rescore="float32", n_candidates=1e9)
+    index = HashIndex(**kw).fit(X)
+    far = HashIndex(**kw).fit(X * scale)
+    np.testing.assert_allclose(far.vectors_, index.vectors_, atol=1e-6)
+    _, ids = index.kneighbors(X[:5] * np.float32(scale), n_neighbors=1)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(5))
+
+
+def test_default_ids_beyond_int64_are_a_clear_error(X, encoder):
+    top = np.iinfo(np.int64).max
+    index = HashIndex(encoder=FrozenEstimator(encoder), rescore=None)
+    index.fit(X[:10], ids=top - np.arange(10))
+    before = index._state
+    with pytest.raises(ValueError, match="beyond int64; pass ids"):
+        index.add(X[10:12])
+    same_state(index, before)
+
+
 def test_queries_during_add_and_remove_see_old_or_new(X, encoder):
     index = HashIndex(encoder=FrozenEstimator(encoder), n_candidates=4).fit(X[:200])
     Q = blobs(10, seed=8)

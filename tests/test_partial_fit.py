@@ -326,3 +326,27 @@ def test_auto_teacher_temperature_is_set_by_the_first_chunk_and_kept(data):
     enc.partial_fit(second)
     assert enc.teacher_temperature_ == pytest.approx(expected)
     assert enc.net_.criterion_.settings["teacher_temperature"] == pytest.approx(expected)
+
+
+def test_set_params_between_calls_changes_neither_the_objective_nor_the_layers(data):
+    # the loss keeps the first call's settings: so do the partners and the layers' record
+    enc = BinaryHashEncoder(**K).partial_fit(data)
+    enc.set_params(neighbor_weight=0.0, hidden_layer_sizes=(64,))
+    enc.partial_fit(data)
+    assert "neighbor" in enc.history_[-1, "batches"][-1]
+    assert enc.hidden_layer_sizes_ == K["hidden_layer_sizes"]
+    assert enc.module_state_["hidden.0.weight"].shape[0] == K["hidden_layer_sizes"][0]
+
+    enc = BinaryHashEncoder(**{**K, "neighbor_weight": 0.0}).partial_fit(data)
+    enc.set_params(neighbor_weight=1.0)
+    enc.partial_fit(data)
+    assert "neighbor" not in enc.history_[-1, "batches"][-1]
+    assert not enc._chunk_graphs  # no graph built for a term that is off
+
+
+def test_auto_budget_follows_the_trained_code_length(data):
+    enc = BinaryHashEncoder(**{**K, "max_epochs": 3}).partial_fit(data)
+    enc.set_params(n_bits=128)  # a longer code would get twice the passes
+    enc.partial_fit(data)
+    # "auto": max_epochs passes over max_samples rows, as for the 8-bit first call
+    assert dict(enc.net_.callbacks_)["lr_schedule"].max_steps == 3 * -(-enc.max_samples // 32)

@@ -299,3 +299,31 @@ def test_encoder_teacher_temperature_in_the_manifest(tmp_path, encoder):
         edit_manifest(tmp_path / "enc", lambda m, bad=bad: m.update(teacher_temperature=bad))
         with pytest.raises(ValueError, match="teacher_temperature"):
             load_encoder(tmp_path / "enc")
+
+
+def test_save_refuses_an_index_whose_shared_encoder_was_refitted(tmp_path, X, Q):
+    encoder = BinaryHashEncoder(random_state=0, **FAST).fit(X)
+    index = HashIndex(encoder=FrozenEstimator(encoder), rescore=None).fit(X)
+    path = tmp_path / "index"
+    index.save(path)
+    encoder.set_params(random_state=1).fit(X[::-1])  # the FrozenEstimator shares it
+    with pytest.raises(ValueError, match="refitted after the index was built"):
+        index.save(path)
+    assert_same_answers(HashIndex.load(path), index, Q)  # the saved index is untouched
+
+
+def test_tuples_the_default_encoder_and_subclasses_round_trip(tmp_path, X):
+    encoder = BinaryHashEncoder(random_state=0, nested_bits=(8,), **FAST).fit(X)
+    HashIndex(encoder=FrozenEstimator(encoder)).fit(X).save(tmp_path / "a")
+    loaded = HashIndex.load(tmp_path / "a").encoder.estimator
+    assert loaded.get_params() == encoder.get_params()
+    assert loaded.nested_bits == (8,) and loaded.hidden_layer_sizes == (32,)
+
+    class MyIndex(HashIndex):
+        pass
+
+    index = MyIndex(rescore=None).set_params(encoder=None)
+    index.fit(X[:60])  # the default BinaryHashEncoder(n_bits=64)
+    index.save(tmp_path / "b")
+    again = MyIndex.load(tmp_path / "b")
+    assert type(again) is MyIndex and again.encoder is None and again.rescore_ is None
