@@ -253,9 +253,11 @@ class HashIndex(BaseEstimator):
         bytes per dimension; cosine error below 2e-5 on the fortunes embeddings),
         float32, int8 (1 byte, scaled by ``vector_scale_``, see Notes), or None: no
         vectors, and :meth:`kneighbors` returns Hamming neighbours and distances
-        (weighted Hamming ones with ``asymmetric=True``). Fixed at :meth:`fit`, like
-        the vectors it describes (``rescore_``): a new value takes effect at the
-        next :meth:`fit`.
+        (weighted Hamming ones with ``asymmetric=True``). The storage is fixed at
+        :meth:`fit` (``rescore_``); after it, ``set_params(rescore=None)`` queries
+        without rescoring (the vectors are kept, and :meth:`add` still stores them),
+        and setting it back to ``rescore_`` rescores again. Another dtype takes
+        effect at the next :meth:`fit`; queried before, it is an error.
 
     asymmetric : bool, default=False
         Rank the codes by the query's values before thresholding ``h`` rather than
@@ -302,8 +304,8 @@ class HashIndex(BaseEstimator):
         Unit-normalised rows for rescoring, of dtype ``rescore_``; a read-only
         memory map after :meth:`load`.
     rescore_ : {"float16", "float32", "int8"} or None
-        The ``rescore`` the index was fitted with: how ``vectors_`` are stored, and
-        what :meth:`add` and :meth:`kneighbors` use.
+        The ``rescore`` the index was fitted with: how ``vectors_`` are stored
+        (and :meth:`add` stores its rows).
     vector_scale_ : float or None
         With ``rescore="int8"``: a stored value ``v`` stands for
         ``v * vector_scale_ / 127``.
@@ -674,33 +676,47 @@ class HashIndex(BaseEstimator):
             raise ValueError(
                 f"n_neighbors={n_neighbors} exceeds the {n_items} items in the index."
             )
-        if self.rescore_ is None:
+        rescoring = self._rescoring()
+        if not rescoring:
             k_cand = n_neighbors
         else:
             k_cand = min(n_items, math.ceil(self.n_candidates * n_neighbors))
         # bounds the candidate lists held per chunk (the rescoring kernel copies no vectors)
         chunk = max(1, min(4096, _RESCORE_BLOCK // k_cand))
-        dist_dtype = np.int32 if self.rescore_ is None and not self.asymmetric else np.float32
+        dist_dtype = np.int32 if not rescoring and not self.asymmetric else np.float32
         distances = np.empty((X.shape[0], n_neighbors), dtype=dist_dtype)
         rows = np.empty((X.shape[0], n_neighbors), dtype=np.int64)
         for start in range(0, X.shape[0], chunk):
             stop = start + chunk
             distances[start:stop], rows[start:stop] = self._search(
-                state, X[start:stop], n_neighbors, k_cand
+                state, X[start:stop], n_neighbors, k_cand, rescoring
             )
         ids = state.ids[rows]
         return (distances, ids) if return_distance else ids
 
-    def _search(self, state, X, k, k_cand):
+    def _rescoring(self):
+        """Whether queries rescore: ``rescore`` as fitted, or None to skip it."""
+        if self.rescore is None:
+            return False
+        if self.rescore != self.rescore_:
+            stored = "no vectors" if self.rescore_ is None else f"{self.rescore_} vectors"
+            raise ValueError(
+                f"rescore={self.rescore!r} was set after fit, but the index stores {stored} "
+                f"(rescore_={self.rescore_!r}): fit again to store them as {self.rescore!r}, "
+                f"or set rescore to {self.rescore_!r} (or None: no rescoring) to query."
+            )
+        return True
+
+    def _search(self, state, X, k, k_cand, rescoring):
         if self.asymmetric:
             H = self._values_before_threshold(X)
             weighted, candidates = _weighted_hamming_top_k(state, H, k_cand, self.n_jobs)
-            if self.rescore_ is None:
+            if not rescoring:
                 return weighted, candidates
         else:
             codes = self._encode(X)
             hamming, candidates = state.searcher.kneighbors(codes, n_neighbors=k_cand)
-            if self.rescore_ is None:
+            if not rescoring:
                 return hamming, candidates
         # candidates in row (= id) order, so a stable sort by distance breaks ties by id
         candidates = np.sort(candidates, axis=1)

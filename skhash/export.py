@@ -22,6 +22,7 @@ bits of the last byte are zero.
 # Authors: The skhash developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
 import math
 import numbers
 
@@ -34,7 +35,6 @@ __all__ = ["pgvector_kneighbors", "to_faiss", "to_pgvector"]
 # pgvector limits (pgvector 0.8: hnsw.c, halfvec.c)
 _HNSW_MAX_BITS = 64_000
 _HALFVEC_MAX_DIM = 16_000
-_FLOAT16_MAX = float(np.finfo(np.float16).max)
 _PG_MAX_IDENTIFIER = 63
 # rows per COPY block (bounds the memory of the serialised rows)
 _COPY_BATCH_ROWS = 65_536
@@ -49,7 +49,7 @@ def _check_n_bits(n_bits):
     return int(n_bits)
 
 
-def _check_codes(codes, n_bits, name="codes"):
+def _check_codes(codes, n_bits, name="codes", allow_empty=False):
     """Packed uint8 codes of ``n_bits`` bits: shape, dtype and zero padding."""
     codes = np.asarray(codes)
     if codes.dtype != np.uint8:
@@ -65,7 +65,7 @@ def _check_codes(codes, n_bits, name="codes"):
             f"{name} have {codes.shape[1]} bytes per row, but n_bits={n_bits} packs into "
             f"{n_bytes} bytes."
         )
-    if codes.shape[0] == 0:
+    if codes.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} is empty: at least one code is needed.")
     n_pad = 8 * n_bytes - n_bits
     if n_pad and np.any(codes[:, -1] & np.uint8((1 << n_pad) - 1)):
@@ -81,6 +81,8 @@ def _check_ids(ids, n_codes):
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.shape[0] != n_codes:
         raise ValueError(f"ids must be 1-D with one id per code ({n_codes}), got {ids.shape}.")
+    if ids.size == 0:  # np.asarray([]) is float64
+        return ids.astype(np.int64)
     if ids.dtype.kind not in "iu":
         raise ValueError(f"ids must be integers (int64), got dtype {ids.dtype}.")
     if ids.dtype == np.uint64 and np.any(ids > np.iinfo(np.int64).max):
@@ -92,8 +94,18 @@ def _check_ids(ids, n_codes):
     return ids
 
 
+def _unit_rows(vectors):
+    """Rows scaled to unit length in float64 (zero rows stay zero), whatever their size."""
+    vectors = vectors.astype(np.float64)
+    # the largest magnitude first: the squared norm of rows near float64's limits is finite
+    peak = np.abs(vectors).max(axis=1, keepdims=True, initial=0.0)
+    vectors = np.divide(vectors, peak, out=np.zeros_like(vectors), where=peak > 0)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
 def _check_vectors(vectors, n_rows, name="vectors"):
-    """Rescoring vectors as float16 (halfvec): finite, in range, no zero row."""
+    """Rescoring vectors as unit rows in float16 (halfvec); finite; zero rows stay zero."""
     vectors = np.asarray(vectors)
     if vectors.dtype.kind != "f" and vectors.dtype != np.int8:
         raise ValueError(f"{name} must be float or int8, got dtype {vectors.dtype}.")
@@ -105,15 +117,9 @@ def _check_vectors(vectors, n_rows, name="vectors"):
         )
     if not np.all(np.isfinite(vectors)):
         raise ValueError(f"{name} contain NaN or infinity.")
-    if np.any(np.abs(vectors) > _FLOAT16_MAX):
-        raise ValueError(
-            f"{name} have values beyond the float16 range (|x| > {_FLOAT16_MAX:g}); "
-            "normalise them first (cosine distance does not depend on scale)."
-        )
-    half = vectors.astype(np.float16)
-    if np.any(~half.any(axis=1)):
-        raise ValueError(f"{name} have an all-zero row (in float16): cosine is undefined.")
-    return half
+    # unit rows before float16: cosine does not depend on scale, and neither large rows
+    # (beyond float16) nor small ones (float16's coarse subnormals) lose anything
+    return _unit_rows(vectors).astype(np.float16)
 
 
 def _check_query_vectors(vectors, n_rows):
@@ -128,9 +134,7 @@ def _check_query_vectors(vectors, n_rows):
     vectors = vectors.astype(np.float64)
     if not np.all(np.isfinite(vectors)) or np.any(np.abs(vectors) > np.finfo(np.float32).max):
         raise ValueError("query_vectors contain NaN, infinity or values beyond float32.")
-    if np.any(~vectors.any(axis=1)):
-        raise ValueError("query_vectors have an all-zero row: cosine is undefined.")
-    return vectors.astype(np.float32)
+    return _unit_rows(vectors).astype(np.float32)
 
 
 def _bit_string(code, n_bits):
@@ -205,7 +209,7 @@ def to_faiss(codes, ids, n_bits, *, kind="flat", M=32, ef_search=None):
         ef_search=ef_search,
     )
     n_bits = _check_n_bits(n_bits)
-    codes = _check_codes(codes, n_bits)
+    codes = _check_codes(codes, n_bits, allow_empty=True)  # an emptied index exports empty
     ids = _check_ids(ids, codes.shape[0])
     faiss = _import_faiss()
     d = 8 * codes.shape[1]
@@ -217,7 +221,8 @@ def to_faiss(codes, ids, n_bits, *, kind="flat", M=32, ef_search=None):
             base.hnsw.efSearch = int(ef_search)
     # faiss' Python wrapper keeps ``base`` alive as long as ``index``
     index = faiss.IndexBinaryIDMap2(base)
-    index.add_with_ids(codes, ids)
+    if codes.shape[0]:
+        index.add_with_ids(codes, ids)
     return index
 
 
@@ -278,6 +283,16 @@ def _columns(cursor, table_ident):
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (regclass,))
         return {} if cursor.fetchone()[0] else None
     return dict(rows)
+
+
+def _qualified_name(cursor, table_ident, sql):
+    """``schema.name`` of the existing table that ``table_ident`` resolves to."""
+    cursor.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+        (table_ident.as_string(cursor.connection),),
+    )
+    return sql.Identifier(*cursor.fetchone())
 
 
 def _pgvector_version(cursor, caller):
@@ -388,9 +403,11 @@ def to_pgvector(
     n_bits : int
         Code length; the column type is ``bit(n_bits)`` (HNSW: up to 64,000).
     vectors : ndarray of shape (n_codes, n_dims) or None, default=None
-        Rescoring vectors (float or int8), stored as ``halfvec`` (float16):
-        finite, within float16's range and no all-zero row. int8 vectors are
-        stored as their integer values (cosine does not depend on scale).
+        Rescoring vectors (float or int8, finite), stored as unit rows in
+        ``halfvec`` (float16): cosine does not depend on scale, and neither
+        large nor tiny rows lose precision in float16. An all-zero row stays
+        zero: :func:`pgvector_kneighbors` puts it at cosine distance 1 from every
+        query, as :class:`~skhash.HashIndex` does.
     hnsw : bool, default=True
         Build the HNSW index on ``code`` (``bit_hamming_ops``) after loading.
     m, ef_construction : int, default=16, 64
@@ -428,7 +445,7 @@ def to_pgvector(
         raise ValueError(
             f"pgvector's HNSW indexes bit(n) up to n={_HNSW_MAX_BITS}; pass hnsw=False."
         )
-    codes = _check_codes(codes, n_bits)
+    codes = _check_codes(codes, n_bits, allow_empty=True)  # an empty table, or append nothing
     ids = _check_ids(ids, codes.shape[0])
     if vectors is not None:
         vectors = _check_vectors(vectors, codes.shape[0])
@@ -445,6 +462,10 @@ def to_pgvector(
         with connection.transaction(), connection.cursor() as cur:
             _pgvector_version(cur, "to_pgvector")
             existing = _columns(cur, ident)
+            if existing is not None:
+                # the table found on the search path, by its schema: replacing it must not
+                # create the new one in another schema that comes first on the path
+                ident = _qualified_name(cur, ident, sql)
             if existing is not None and if_exists == "fail":
                 raise ValueError(f"table {table!r} exists; pass if_exists='replace' or 'append'.")
             if existing is not None and if_exists == "append":
@@ -458,8 +479,8 @@ def to_pgvector(
             copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 ident, sql.SQL(", ").join(names)
             )
-            with cur.copy(copy_sql) as copy:
-                n = codes.shape[0]
+            n = codes.shape[0]
+            with cur.copy(copy_sql) if n else contextlib.nullcontext() as copy:
                 for start in range(0, n, _COPY_BATCH_ROWS):
                     stop = min(start + _COPY_BATCH_ROWS, n)
                     copy.write(
@@ -524,7 +545,8 @@ def _candidates_sql(sql, ident, n_bits, *, exact, rescore):
         "    SELECT id, embedding, {code} AS hamming FROM {table}\n"
         "    ORDER BY {order} LIMIT %(n_candidates)s\n"
         ")\n"
-        "SELECT id, embedding::vector <=> %(vector)s::vector AS distance FROM candidates\n"
+        "SELECT id, COALESCE(NULLIF(embedding::vector <=> %(vector)s::vector, 'NaN'), 1)\n"
+        "    AS distance FROM candidates\n"
         "ORDER BY distance, id LIMIT %(n_neighbors)s"
     ).format(code=code, table=ident, order=order)
 
@@ -551,7 +573,8 @@ def pgvector_kneighbors(
             ORDER BY hamming, id            -- approximate: code <~> %(code)s::bit(64)
             LIMIT %(n_candidates)s
         )
-        SELECT id, embedding::vector <=> %(vector)s::vector AS distance
+        SELECT id, COALESCE(NULLIF(embedding::vector <=> %(vector)s::vector, 'NaN'), 1)
+            AS distance                     -- an all-zero row or query: 1, as in HashIndex
         FROM candidates
         ORDER BY distance, id LIMIT %(n_neighbors)s;
 
@@ -596,7 +619,12 @@ def pgvector_kneighbors(
     -------
     distances : ndarray of shape (n_queries, n_neighbors)
         Hamming distances (int32) without ``query_vectors``; cosine distances
-        (float64, as pgvector computes them) with them. Ascending, ties by id.
+        (float64, as pgvector computes them; 1 for an all-zero row or query)
+        with them. Ascending, ties by id. Against :class:`~skhash.HashIndex`'s
+        rescoring they differ by float16 rounding (about 1e-4), and with its
+        int8 vectors by their quantisation (up to ~2e-3: ``HashIndex`` scores
+        the quantised row, pgvector the float16 copy of it), so near-ties can
+        come out in another order.
     ids : ndarray of shape (n_queries, n_neighbors), dtype int64
     """
     validate_params(
@@ -622,7 +650,9 @@ def pgvector_kneighbors(
     psycopg, sql = _import_psycopg()
     _check_connection(connection, psycopg, "pgvector_kneighbors")
     ident = _table_identifier(table, sql)
-    query = _candidates_sql(sql, ident, n_bits, exact=exact, rescore=rescore)
+    # the query takes %(...)s parameters: a % in the quoted name must reach PostgreSQL as is
+    literal = sql.SQL(ident.as_string(connection).replace("%", "%%"))
+    query = _candidates_sql(sql, literal, n_bits, exact=exact, rescore=rescore)
 
     distances = np.empty((n_queries, n_neighbors), dtype=np.float64 if rescore else np.int32)
     ids = np.empty((n_queries, n_neighbors), dtype=np.int64)

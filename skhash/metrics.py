@@ -262,7 +262,8 @@ class _RetrievalScorer:
             raise ValueError(
                 "metric='map' needs labels y; use metric='recall' for unlabelled data."
             )
-        codes = estimator.transform(X)
+        # an array whatever scikit-learn's transform_output (a DataFrame is indexed by label)
+        codes = np.asarray(estimator.transform(X))
         n_samples = codes.shape[0]
         k = min(self.k, n_samples - 1)
         if k < 1:

@@ -107,7 +107,6 @@ def test_hnsw_keeps_ids_and_finds_neighbours():
         ((np.zeros((5, 2), np.uint8), np.arange(5.0), 16), {}, "integers"),
         ((np.zeros((5, 2), np.uint8), np.array([2**63] * 5, np.uint64), 16), {}, "int64"),
         ((np.full((5, 2), 1, np.uint8), np.arange(5), 12), {}, "beyond n_bits"),
-        ((np.zeros((0, 2), np.uint8), np.arange(0), 16), {}, "empty"),
         ((np.zeros((5, 2), np.uint8), np.arange(5), 16), {"kind": "ivf"}, "'kind'"),
         ((np.zeros((5, 2), np.uint8), np.arange(5), 16), {"M": 1}, "'M'"),
         ((np.zeros((5, 2), np.uint8), np.arange(5), 16), {"ef_search": 0}, "'ef_search'"),
@@ -123,3 +122,14 @@ def test_missing_faiss_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)
     with pytest.raises(ImportError, match=r"skhash\[faiss\]"):
         to_faiss(np.zeros((2, 1), np.uint8), [0, 1], 8)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_empty_codes_give_an_empty_index(kind):
+    # an index whose items were all removed exports as an empty faiss index
+    index = to_faiss(np.zeros((0, 2), np.uint8), np.arange(0), 16, kind=kind)
+    assert index.ntotal == 0 and index.d == 16
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (5, 16), dtype=np.uint8), axis=1)
+    index.add_with_ids(codes, np.arange(5, dtype=np.int64) + 100)
+    _, ids = index.search(codes[:1], 1)
+    assert ids[0, 0] == 100

@@ -88,9 +88,10 @@ def test_rescoring_in_sql_matches_numpy(pg_connection, table):
         n_candidates=multiple,
     )
     # reference: the same candidates (exact Hamming, ties by id), cosine against
-    # the float16 vectors the table stores
+    # the float16 unit rows the table stores
     _, cand = _exact_reference(codes, ids, queries, k * multiple)
-    stored = dict(zip(ids.tolist(), vectors.astype(np.float16).astype(np.float64), strict=True))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    stored = dict(zip(ids.tolist(), unit.astype(np.float16).astype(np.float64), strict=True))
     for i in range(len(queries)):
         v = np.array([stored[j] for j in cand[i]])
         cos = 1 - v @ qvec[i] / (np.linalg.norm(v, axis=1) * np.linalg.norm(qvec[i]))
@@ -243,8 +244,7 @@ def test_table_names_are_quoted(pg_connection):
         (dict(ids=[1.0, 2.0, 3.0, 4.0, 5.0]), "integers"),
         (dict(ids=[1, 2, 3]), "one id per code"),
         (dict(vectors=np.full((5, 3), np.nan)), "NaN"),
-        (dict(vectors=np.full((5, 3), 1e6)), "float16 range"),
-        (dict(vectors=np.zeros((5, 3))), "all-zero"),
+        (dict(vectors=np.full((5, 3), np.inf)), "infinity"),
         (dict(vectors=np.ones((4, 3))), "shape"),
         (dict(m=1), "'m' parameter"),
         (dict(m=40, ef_construction=64), "2 \\* m"),
@@ -391,3 +391,70 @@ def test_hash_index_to_pgvector_matches_its_kneighbors(pg_connection, table):
     # pgvector takes the norm of the stored float16 vector, HashIndex takes it as 1
     # (float16 rounding of a unit vector): cosine distances agree to ~1e-4
     np.testing.assert_allclose(pg_dist, dist, atol=5e-4)
+
+
+def test_percent_signs_in_table_names_are_taken_literally(pg_connection):
+    # psycopg reads % in a query's text as a parameter: "b%%c" must not become "b%c"
+    codes, ids, _ = _data(20, 16, seed=3)
+    for name, offset in (("b%%c", 0), ("b%c", 1000), ("100%", 2000), ("a%(code)s", 3000)):
+        to_pgvector(pg_connection, name, codes=codes, ids=ids + offset, n_bits=16, hnsw=False)
+    for name, offset in (("b%%c", 0), ("b%c", 1000), ("100%", 2000), ("a%(code)s", 3000)):
+        _, got = pgvector_kneighbors(
+            pg_connection, name, query_codes=codes[:2], n_bits=16, n_neighbors=1
+        )
+        np.testing.assert_array_equal(got[:, 0], ids[:2] + offset)
+
+
+def test_replace_keeps_the_table_in_its_schema(pg_connection, table):
+    codes, ids, _ = _data(10, 8, seed=4)
+    to_pgvector(pg_connection, ("public", table), codes=codes, ids=ids, n_bits=8, hnsw=False)
+    pg_connection.execute("CREATE SCHEMA IF NOT EXISTS skhash_other")
+    pg_connection.execute("SET search_path = skhash_other, public")
+    try:
+        to_pgvector(
+            pg_connection, table, codes=codes[:4], ids=ids[:4], n_bits=8, if_exists="replace"
+        )
+        in_other = pg_connection.execute(
+            "SELECT to_regclass(%s)", (f'skhash_other."{table}"',)
+        ).fetchone()[0]
+    finally:
+        pg_connection.execute("RESET search_path")
+    assert in_other is None and _count(pg_connection, table) == 4
+
+
+def test_zero_rows_and_queries_are_at_distance_one(pg_connection, table):
+    # as in HashIndex: an all-zero row has cosine 0 to every query (pgvector gives NaN)
+    codes, ids, vectors = _data(30, 16, seed=6, n_dims=8)
+    vectors[:3] = 0.0
+    to_pgvector(pg_connection, table, codes=codes, ids=ids, n_bits=16, vectors=vectors)
+    qvec = vectors[:4].copy()
+    qvec[3] = 0.0
+    dist, got = pgvector_kneighbors(
+        pg_connection, table, query_codes=codes[:4], n_bits=16, n_neighbors=30,
+        query_vectors=qvec, n_candidates=1,
+    )  # fmt: skip
+    assert np.isfinite(dist).all()
+    for q in range(4):
+        zero_rows = np.isin(got[q], ids[:3])
+        assert np.all(dist[q][zero_rows] == 1.0)
+    assert np.all(dist[3] == 1.0)
+
+
+def test_vectors_of_any_scale_are_stored_as_unit_rows(pg_connection, table):
+    # float16 would round rows of 1e-6 coarsely (subnormals) and refuse rows of 1e6
+    codes, ids, vectors = _data(40, 16, seed=7, n_dims=8)
+    vectors[:20] *= 1e-6
+    vectors[20:] *= 1e6
+    to_pgvector(pg_connection, table, codes=codes, ids=ids, n_bits=16, vectors=vectors)
+    norms = pg_connection.execute(f'SELECT l2_norm(embedding) FROM "{table}"').fetchall()
+    np.testing.assert_allclose([n for (n,) in norms], 1.0, atol=2e-3)
+
+
+def test_empty_codes_give_an_empty_table(pg_connection, table):
+    empty = np.zeros((0, 2), np.uint8)
+    assert to_pgvector(pg_connection, table, codes=empty, ids=[], n_bits=16) == 0
+    assert _count(pg_connection, table) == 0
+    to_pgvector(pg_connection, table, codes=empty, ids=[], n_bits=16, if_exists="append")
+    codes, ids, _ = _data(5, 16)
+    to_pgvector(pg_connection, table, codes=codes, ids=ids, n_bits=16, if_exists="append")
+    assert _count(pg_connection, table) == 5

@@ -388,21 +388,32 @@ def test_int8_add_clips_to_the_fitted_scale(X, encoder):
     assert index.vector_scale_ == scale and index.vectors_[-1, 0] == 127
 
 
-@pytest.mark.parametrize(
-    "fitted, later", [("int8", "float32"), (None, "float16"), ("float16", "int8")]
-)
-def test_rescore_changed_after_fit_takes_effect_at_the_next_fit(X, encoder, fitted, later):
+@pytest.mark.parametrize("fitted, later", [("int8", "float32"), (None, "float16")])
+def test_another_rescore_dtype_after_fit_is_an_error_until_refit(X, encoder, fitted, later):
     index = HashIndex(encoder=FrozenEstimator(encoder), rescore=fitted).fit(X[:200])
-    Q = X[200:220]
-    want = index.kneighbors(Q, n_neighbors=5)
+    before = index._state
     index.set_params(rescore=later)
-    assert index.rescore_ == fitted
-    for got, expected in zip(index.kneighbors(Q, n_neighbors=5), want, strict=True):
-        np.testing.assert_array_equal(got, expected)
-    index.add(X[200:210])  # stored as at fit
-    assert index.vectors_ is None if fitted is None else index.vectors_.dtype == fitted
+    with pytest.raises(ValueError, match=f"rescore_={fitted!r}"):
+        index.kneighbors(X[200:210], n_neighbors=5)
+    same_state(index, before)
     index.fit(X[:200])
     assert index.rescore_ == later and index.vectors_.dtype == later
+
+
+def test_rescore_none_after_fit_skips_rescoring_and_keeps_the_vectors(X, encoder):
+    index = HashIndex(encoder=FrozenEstimator(encoder), rescore="int8").fit(X[:200])
+    hamming = HashIndex(encoder=FrozenEstimator(encoder), rescore=None).fit(X[:200])
+    Q = X[200:220]
+    rescored = index.kneighbors(Q, n_neighbors=5)
+    index.set_params(rescore=None)
+    for got, want in zip(index.kneighbors(Q, 5), hamming.kneighbors(Q, 5), strict=True):
+        np.testing.assert_array_equal(got, want)
+    index.add(X[200:210])  # stored as fitted, for when rescoring is back on
+    hamming.add(X[200:210])
+    assert index.vectors_.dtype == np.int8 and len(index.vectors_) == 210
+    index.set_params(rescore="int8").remove(np.arange(200, 210))
+    for got, want in zip(index.kneighbors(Q, 5), rescored, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_removing_no_ids_changes_nothing(index):
@@ -553,6 +564,13 @@ def test_to_faiss_keeps_ids_and_the_exact_top_k(X, encoder):
     for q in range(len(Q)):
         last = want_dist[q, -1]
         assert set(got[q][dist[q] < last]) == set(want[q][want_dist[q] < last])
+
+
+def test_an_emptied_index_exports_to_faiss(X, encoder):
+    index = HashIndex(encoder=FrozenEstimator(encoder), rescore=None).fit(X[:20])
+    index.remove(index.ids_)
+    exported = index.to_faiss("flat")
+    assert exported.ntotal == 0 and exported.d == 8 * index.codes_.shape[1]
 
 
 # -- scikit-learn's estimator checks ---------------------------------------------------

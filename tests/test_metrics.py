@@ -165,3 +165,18 @@ def test_scorer_errors(blobs):
         make_retrieval_scorer(k=0)
     with pytest.raises(ValueError, match="at least 2 samples"):
         make_retrieval_scorer("recall")(encoder, X[:1])
+
+
+def test_scorer_under_pandas_output_scores_as_under_numpy(blobs):
+    # a DataFrame of codes must be indexed by row, not by column label
+    import sklearn
+
+    from skhash import SimHash
+
+    X, y = blobs
+    enc = SimHash(n_bits=32, random_state=0).fit(X)
+    for metric in ("map", "recall"):
+        scorer = make_retrieval_scorer(metric, k=20, max_queries=50, random_state=0)
+        want = scorer(enc, X, y)
+        with sklearn.config_context(transform_output="pandas"):
+            assert scorer(enc, X, y) == want
