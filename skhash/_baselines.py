@@ -54,7 +54,8 @@ class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Returns
         -------
         projections : ndarray of shape (n_samples, n_bits)
-            ``(X - mean_) @ projection_``, float32 for float32 ``X``, else float64.
+            ``(X - mean_) @ projection_``: float32 when both ``X`` and the rows
+            given to ``fit`` are float32, else float64 (numpy's promotion).
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)

@@ -25,6 +25,8 @@ __all__ = ["HashIndex"]
 _DEFAULT_N_CANDIDATES = 100
 # Bound on the candidates held per query chunk while rescoring (n_queries * candidates).
 _RESCORE_BLOCK = 1 << 23
+# rows per block of the norms of _unit_rows: bounds np.linalg.norm's temporaries
+_NORM_BLOCK_ROWS = 1 << 16
 
 # add/remove/save of every index are serialised by this lock: two writers never
 # interleave, and readers never need it (they read one immutable state).
@@ -143,9 +145,12 @@ def _unit_rows(X):
     X = np.asarray(X, dtype=np.float32)
     peak = np.abs(X).max(axis=1, keepdims=True, initial=0.0)
     _, exponent = np.frexp(peak)
-    X = np.ldexp(X, -exponent).astype(np.float32, copy=False)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    U = np.ldexp(X, -exponent).astype(np.float32, copy=False)  # the one full-size copy
+    norms = np.empty((U.shape[0], 1), dtype=np.float32)
+    for start in range(0, U.shape[0], _NORM_BLOCK_ROWS):  # norm's temporaries per block
+        block = slice(start, start + _NORM_BLOCK_ROWS)
+        norms[block] = np.linalg.norm(U[block], axis=1, keepdims=True)
+    return np.divide(U, norms, out=U, where=norms > 0)  # zero rows are zero already
 
 
 def _as_ids(ids, n, what="ids"):
@@ -234,7 +239,7 @@ class HashIndex(BaseEstimator):
         ``"auto"`` is ``"brute"`` when rescoring (a thousand candidates per query
         are found faster by one exact scan than by a graph walk that wide: at
         10^6 items the graph gave 0.87x the QPS for 9x the RAM,
-        ``docs/retrieval.md``) and, with ``rescore=None``, picks ``"nndescent"``
+        ``docs/retrieval.md``) and, fitted with ``rescore=None``, picks ``"nndescent"``
         from 1,000,000 items on, as :class:`~skhash.HammingNeighbors` does
         (never with ``asymmetric=True``, which scans every code).
 
@@ -400,6 +405,14 @@ class HashIndex(BaseEstimator):
     @property
     def n_items_(self):
         return self._fitted_state().ids.shape[0]
+
+    def __setstate__(self, state):
+        # an index pickled before rescore_ existed: its vectors say what it stores
+        fitted = state.get("_state")
+        if fitted is not None and "rescore_" not in state:
+            vectors = fitted.vectors
+            state["rescore_"] = None if vectors is None else str(vectors.dtype)
+        super().__setstate__(state)
 
     def __getstate__(self):
         # a pickle keeps the vectors, not the spare rows of the buffer add appends to
@@ -806,7 +819,7 @@ class HashIndex(BaseEstimator):
         table : str
             Table name.
         with_vectors : bool, default=True
-            Also store the rescoring vectors (needs ``rescore``).
+            Also store the rescoring vectors (an index fitted with ``rescore``).
         **kwargs
             Passed on to ``skhash.export.to_pgvector`` (``hnsw``, ``m``,
             ``ef_construction``, ``if_exists``).

@@ -196,6 +196,9 @@ def to_faiss(codes, ids, n_bits, *, kind="flat", M=32, ef_search=None):
     neighbours at equal distance by id: the ids at the k-th distance may be
     any of the tied ones (skhash's exact kernels break ties by id). Bit order:
     see the module docstring; queries must be packed with ``np.packbits``.
+    The returned object is faiss's own: asked for more neighbours than it
+    holds, it pads the answer with id -1 (where :class:`~skhash.HashIndex`
+    raises), and the HNSW index cannot ``remove_ids``.
     """
     validate_params(
         {

@@ -416,6 +416,20 @@ def test_rescore_none_after_fit_skips_rescoring_and_keeps_the_vectors(X, encoder
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("rescore", ["int8", None])
+def test_an_index_pickled_before_rescore_existed_still_answers(X, encoder, rescore):
+    index = HashIndex(encoder=FrozenEstimator(encoder), rescore=rescore).fit(X[:200])
+    state = index.__getstate__()
+    del state["rescore_"]  # what an older skhash pickled
+    old = HashIndex.__new__(HashIndex)
+    old.__setstate__(state)
+    assert old.rescore_ == rescore
+    for got, want in zip(
+        old.kneighbors(X[200:210], 5), index.kneighbors(X[200:210], 5), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_removing_no_ids_changes_nothing(index):
     before = index._state
     for nothing in ([], (), np.array([]), np.array([], dtype=np.int64)):
