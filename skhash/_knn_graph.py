@@ -9,7 +9,12 @@ approximate list.
 Below ``exact_max_samples`` rows the graph is exact: a chunked scan, with
 blocks of distances from one matrix product (euclidean, cosine) or the
 popcount kernel of :mod:`skhash._hamming` (bit_hamming), and ties broken by
-index. Above it, PyNNDescent builds an approximate graph in near-linear time.
+index. The float blocks are float32: they choose ``k + 4`` candidates, whose
+distances are then computed in float64 to keep the ``k`` nearest; a row whose
+``k``-th and last candidates lie within float32's rounding of each other
+(near-duplicates, rows far from the origin) is searched again in float64, so
+float32 never decides which rows are neighbours. Above ``exact_max_samples``,
+PyNNDescent builds an approximate graph in near-linear time.
 """
 
 # Authors: The skhash developers
@@ -54,6 +59,8 @@ def _block_topk(block, start, k, out_dist, out_idx):
 def _exact_float(X, k, metric):
     n = X.shape[0]
     X = np.asarray(X, dtype=np.float64)
+    # float32 candidates with a margin, then float64 ranking (see the module docstring)
+    k_cand = min(n - 1, k + 4)
     if metric == "cosine":
         # Scale each row by its largest magnitude first: the direction, not
         # the size, matters, even for norms beyond float32.
@@ -67,12 +74,21 @@ def _exact_float(X, k, metric):
         # overflow and underflow, and is undone exactly on the distances.
         peak = float(np.abs(X).max()) if X.size else 0.0
         scale = 2.0 ** np.floor(np.log2(peak)) if peak > 0 else 1.0
+        # Then centred: distances do not change, and the float32 expansion
+        # |a|^2 + |b|^2 - 2ab loses far less to rows far from the origin.
         X = X / scale
+        X = X - X.mean(axis=0)
     unit = X.astype(np.float32)
     sq_norms = np.einsum("ij,ij->i", unit, unit)
-    out_dist = np.empty((n, k), dtype=np.float32)
+    zero_rows = ~X.any(axis=1)
+    # how far float32 rounding can move a block entry (cosine: unit rows; euclidean:
+    # squared distances, relative to the rows' squared norms): rows whose k-th and
+    # last candidate lie closer than that are searched again in float64
+    eps = float(np.finfo(np.float32).eps) * 4 * X.shape[1]
+    tolerance = eps if metric == "cosine" else eps * (sq_norms + sq_norms.max(initial=0.0))
+    out_dist = np.empty((n, k), dtype=np.float64)
     out_idx = np.empty((n, k), dtype=np.int64)
-    chunk = max(1, min(n, _BLOCK_ENTRIES // max(n, k * X.shape[1], 1)))
+    chunk = max(1, min(n, _BLOCK_ENTRIES // max(n, k_cand * X.shape[1], 1)))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         products = unit[start:stop] @ unit.T
@@ -80,20 +96,41 @@ def _exact_float(X, k, metric):
             block = 1.0 - products
         else:
             block = sq_norms[start:stop, None] + sq_norms[None, :] - 2.0 * products
-        dist, idx = out_dist[start:stop], out_idx[start:stop]
-        _block_topk(np.ascontiguousarray(block, dtype=np.float32), start, k, dist, idx)
-        # The float32 expansion cancels (a twin lands at ~1e-3, not 0): the k
-        # kept distances are recomputed directly in float64 and re-sorted.
+        dist = np.empty((stop - start, k_cand), dtype=np.float32)
+        idx = np.empty((stop - start, k_cand), dtype=np.int64)
+        _block_topk(np.ascontiguousarray(block, dtype=np.float32), start, k_cand, dist, idx)
+        if k_cand < n - 1:
+            tol = tolerance if metric == "cosine" else tolerance[start:stop]
+            unsure = np.flatnonzero(dist[:, -1] - dist[:, k - 1] <= tol)
+            if unsure.size:
+                idx[unsure] = _float64_candidates(X, start + unsure, k_cand, metric)
+        # The float32 expansion cancels (a twin lands at ~1e-3, not 0): the
+        # candidates' distances are recomputed directly in float64, the k nearest kept.
         diff = X[start:stop, None, :] - X[idx]
-        exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        exact = np.einsum("ijk,ijk->ij", diff, diff)
         if metric == "cosine":
-            exact = exact**2 / 2  # 1 - cos of unit vectors
+            exact /= 2  # 1 - cos of unit rows
+            # a zero row is at distance 1 from every row (|u - 0|^2 / 2 would say 0.5)
+            exact[zero_rows[start:stop]] = 1.0
+            exact[zero_rows[idx]] = 1.0
         else:
-            exact *= scale
-        order = np.lexsort((idx, exact), axis=1)
-        idx[:] = np.take_along_axis(idx, order, axis=1)
-        dist[:] = np.take_along_axis(exact, order, axis=1)
-    return out_idx, out_dist
+            exact = np.sqrt(exact) * scale
+        order = np.lexsort((idx, exact), axis=1)[:, :k]
+        out_idx[start:stop] = np.take_along_axis(idx, order, axis=1)
+        out_dist[start:stop] = np.take_along_axis(exact, order, axis=1)
+    return out_idx, out_dist.astype(np.float32)
+
+
+def _float64_candidates(X, rows, k_cand, metric):
+    """The ``k_cand`` rows nearest to each of ``rows`` (not itself), searched in float64."""
+    products = X[rows] @ X.T
+    if metric == "cosine":
+        dist = 1.0 - products
+    else:
+        sq = np.einsum("ij,ij->i", X, X)
+        dist = sq[rows, None] + sq[None, :] - 2.0 * products
+    dist[np.arange(len(rows)), rows] = np.inf
+    return np.argpartition(dist, k_cand - 1, axis=1)[:, :k_cand]
 
 
 def drop_self(indices, distances, rows=None):

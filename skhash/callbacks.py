@@ -110,7 +110,8 @@ class OutputScaleSchedule(Callback):
     def on_batch_begin(self, net, training=False, **kwargs):
         if training and self.max_steps is not None:
             step = training_steps(net) - 1
-            self._set(net, step / max(self.max_steps - 1, 1))
+            # a budget of one step: that step is the last, at beta_end
+            self._set(net, step / (self.max_steps - 1) if self.max_steps > 1 else 1.0)
 
     def on_epoch_end(self, net, **kwargs):
         if self.max_steps is not None:
@@ -176,8 +177,9 @@ def histogram_counts(values, bins=HIST_BINS, value_range=HIST_RANGE):
     lo, hi = value_range
     values = np.asarray(values, dtype=np.float64).ravel()
     values = values[np.isfinite(values) & (values >= lo) & (values <= hi)]
-    # nudge every value toward 0 by far less than a bin width: edges go to the inner bin
-    nudged = values - np.sign(values) * (hi - lo) * 1e-9
+    # nudge every value toward 0 by far less than a bin width: edges go to the inner
+    # bin; never past 0 (a value smaller than the nudge keeps its side)
+    nudged = values - np.sign(values) * np.minimum(np.abs(values) / 2, (hi - lo) * 1e-9)
     counts, _ = np.histogram(nudged, bins=bins, range=value_range)
     return counts.astype(np.int64)
 

@@ -271,18 +271,31 @@ def _check_known_chunks(X, name):
 
 
 def _sort_rows(block, ids):
-    """Rows of ``block`` in increasing id order."""
-    return np.ascontiguousarray(block[np.argsort(ids[:, 0], kind="stable")])
+    """Rows of ``block`` in increasing id order (the order ``_sort_ids`` gives the ids)."""
+    return np.ascontiguousarray(block[np.argsort(ids[:, 0].astype(np.int64), kind="stable")])
 
 
 def _sort_ids(ids):
     if ids.dtype.kind not in "iu":
         raise ValueError(f"ids must be integers, got dtype {ids.dtype}.")
+    if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"ids must fit in int64; got {ids.max()}.")
     ids = np.sort(ids.astype(np.int64), kind="stable")
-    if ids.size > 1 and not (np.diff(ids) > 0).all():
-        dup = ids[1:][np.diff(ids) == 0][0]
-        raise ValueError(f"ids must be unique; id {dup} appears more than once.")
+    # neighbours compared, not subtracted: ids 2**63 apart overflow a difference
+    repeated = ids[1:] == ids[:-1]
+    if repeated.any():
+        raise ValueError(f"ids must be unique; id {ids[1:][repeated][0]} appears more than once.")
     return ids
+
+
+def _as_float32(block):
+    """A feature block in float32, the precision HashIndex encodes in (same bits)."""
+    if block.dtype.kind == "f" and block.size and np.nanmax(np.abs(block)) > _FLOAT32_MAX:
+        raise ValueError(
+            f"X contains values beyond the float32 range (|x| > {_FLOAT32_MAX:.3g}), in "
+            "which rows are encoded; rescale X."
+        )
+    return block.astype(np.float32)
 
 
 def _unit_rows(vectors):
@@ -423,7 +436,8 @@ def _cosine_distance(query_vectors, vectors, rows):
         stop = start + step
         gathered = vectors[rows[start:stop]]
         sims = np.einsum("qd,qcd->qc", query_vectors[start:stop], gathered)
-        out[start:stop] = np.float32(1) - sims
+        # clipped as HashIndex's: rounding can take a row's distance to itself below 0
+        out[start:stop] = np.clip(np.float32(1) - sims, 0.0, 2.0)
     return out
 
 
@@ -572,10 +586,11 @@ class DaskHashIndex(BaseEstimator):
 
     # -- building -----------------------------------------------------------
 
-    def _prepare(self, X, ids, vectors, first_id, want_vectors, prefix):
+    def _prepare(self, X, ids, vectors, first_id, want_vectors, prefix, source_bytes=None):
         """Lazy, validated ``(n_bits, source_bytes, (codes, ids, vectors))`` for new rows.
 
-        Codes are cut to their first ``prefix`` bits (None: whole codes).
+        Codes are cut to their first ``prefix`` bits (None: whole codes); with
+        ``source_bytes`` (``add``), new codes must have that width before the cut.
         """
         if self.encoder is not None:
             n_bits = _check_encoder(self.encoder)
@@ -586,7 +601,8 @@ class DaskHashIndex(BaseEstimator):
                 )
             X = _as_row_chunked(X, self.encoder, "X")
             _check_known_chunks(X, "X")
-            codes = packbits(self.encoder, X)
+            # encoded in float32, as HashIndex encodes: bits near 0 come out the same
+            codes = packbits(self.encoder, X.map_blocks(_as_float32, dtype=np.float32))
             if vectors is None and want_vectors:
                 vectors = X
         else:
@@ -604,6 +620,11 @@ class DaskHashIndex(BaseEstimator):
             if codes.numblocks[1] > 1:
                 codes = codes.rechunk({1: -1})
             n_bits = 8 * codes.shape[1]
+        if source_bytes is not None and int(codes.shape[1]) != source_bytes:
+            raise ValueError(
+                f"new codes have {int(codes.shape[1])} bytes per row, the codes given to fit "
+                f"{source_bytes}."
+            )
         source_bytes = int(codes.shape[1])
         if prefix is not None and prefix != n_bits:
             if prefix > n_bits:
@@ -621,6 +642,11 @@ class DaskHashIndex(BaseEstimator):
             raise ValueError("this index holds no rescoring vectors; do not pass vectors=.")
         if ids is None:
             n = codes.shape[0]
+            if first_id + n - 1 > np.iinfo(np.int64).max:
+                raise ValueError(
+                    f"The default ids of {n} rows would follow the largest id, {first_id - 1}, "
+                    "beyond int64; pass ids."
+                )
             ids = da.arange(first_id, first_id + n, chunks=(codes.chunks[0],), dtype=np.int64)
         else:
             if not isinstance(ids, da.Array) or ids.ndim != 1:
@@ -703,8 +729,10 @@ class DaskHashIndex(BaseEstimator):
         first = int(self.id_ranges_[:, 1].max()) + 1 if self.id_ranges_[:, 2].any() else 0
         want = self.vectors_ is not None
         n_bits, source_bytes, (codes, ids_, vectors_) = self._prepare(
-            X, ids, vectors, first, want, self.n_bits_
+            X, ids, vectors, first, want, self.n_bits_, source_bytes=self._source_bytes
         )
+        if codes.shape[0] == 0:  # validated, and nothing to add: no empty shard
+            return self
         if source_bytes != self._source_bytes or n_bits != self.n_bits_:
             raise ValueError(
                 f"new codes have {source_bytes} bytes per row, the codes given to fit "
@@ -773,6 +801,16 @@ class DaskHashIndex(BaseEstimator):
     def _queries(self, X, query_vectors):
         """``(queries, query_vectors)``: code words, or values before thresholding
         with ``asymmetric=True``; unit float32 rescoring vectors or None."""
+        if query_vectors is not None and (self.vectors_ is None or self.n_candidates is None):
+            raise ValueError(
+                "query_vectors= were given, but this index does not rescore ("
+                + (
+                    "it holds no vectors: fit it with vectors= or with n_candidates set"
+                    if self.vectors_ is None
+                    else "n_candidates is None: set it to rescore"
+                )
+                + ")."
+            )
         if isinstance(X, da.Array):
             X = X.compute()
         if self.asymmetric:
@@ -791,6 +829,8 @@ class DaskHashIndex(BaseEstimator):
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
         elif self.encoder is not None:
+            # float32 as the shards were encoded (and HashIndex encodes)
+            X = check_array(X, dtype=np.float32, ensure_all_finite=True)
             # _pack_block: encoders without packbits (PCAITQ, SimHash) too
             words = as_words(_cut_prefix(_pack_block(X, self.encoder), self.n_bits_))
             if self.vectors_ is not None and query_vectors is None:

@@ -250,3 +250,17 @@ def test_output_scale_schedule_sets_beta_through_the_module():
     net.history.new_epoch()
     OutputScaleSchedule(beta_end=9.0).on_epoch_begin(net)
     assert net.module_.beta == pytest.approx(9.0)
+
+
+def test_a_budget_of_one_step_trains_it_at_beta_end(digits):
+    X, _ = digits
+    enc = BinaryHashEncoder(**{**FAST, "max_epochs": 1}, batch_size=300, random_state=0)
+    enc.fit(X[:300])  # one batch, one step: the last step
+    assert enc.n_steps_ == 1
+    assert enc.history_[-1, "beta"] == enc.beta_max
+
+
+def test_histogram_counts_keep_tiny_values_on_their_side_of_zero():
+    # 12 bins over (-1.5, 1.5): bin 5 is [-0.25, 0), bin 6 is [0, 0.25)
+    assert histogram_counts([1e-12])[6] == 1
+    assert histogram_counts([-1e-12])[5] == 1

@@ -377,6 +377,76 @@ def test_rescoring_queries_need_vectors_of_the_right_width(dask_client, digits):
         index.kneighbors(codes[:2], query_vectors=np.full((2, 64), np.nan))
 
 
+def test_ids_far_apart_and_uint64_beyond_int64(dask_client):
+    codes = np.packbits(np.eye(4, 16, dtype=np.uint8), axis=1)
+    far = np.array([-(2**62) - 1, 2**62 + 1, 7, 8], dtype=np.int64)  # a difference overflows
+    index = DaskHashIndex().fit(da.from_array(codes, chunks=2), ids=da.from_array(far, chunks=2))
+    np.testing.assert_array_equal(index.kneighbors(codes, 1)[1][:, 0], far)
+    big = np.array([2**63 + 5, 3, 2**64 - 1, 10], dtype=np.uint64)
+    with pytest.raises(ValueError, match="fit in int64"):
+        DaskHashIndex().fit(da.from_array(codes, chunks=4), ids=da.from_array(big, chunks=4))
+
+
+def test_queries_and_shards_are_encoded_in_float32_like_hash_index(dask_client):
+    # bits within float64 rounding of 0: encoded in float64 they would differ from
+    # HashIndex, which encodes in float32
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 16))
+    enc = SimHash(n_bits=16, random_state=0).fit(X)
+    direction = enc.projection_[:, 0] / np.linalg.norm(enc.projection_[:, 0])
+    X[::3] -= np.outer((X[::3] - enc.mean_) @ direction - 1e-12, direction)
+    for asymmetric in (False, True):
+        dask_index = DaskHashIndex(encoder=enc, asymmetric=asymmetric)
+        dask_index.fit(da.from_array(X, chunks=100))
+        local = HashIndex(encoder=FrozenEstimator(enc), rescore=None, asymmetric=asymmetric)
+        local.fit(X)
+        np.testing.assert_array_equal(
+            np.sort(dask_index.codes_.compute(), axis=0), np.sort(local.codes_, axis=0)
+        )
+        for got, want in zip(
+            dask_index.kneighbors(X[:40], 5), local.kneighbors(X[:40], 5), strict=True
+        ):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_rescored_distances_are_never_negative(dask_client, digits):
+    X, _ = digits
+    index = DaskHashIndex(encoder=SimHash(n_bits=16, random_state=0).fit(X), n_candidates=50)
+    index.fit(da.from_array(X[:300], chunks=100))
+    dist, _ = index.kneighbors(X[:300], n_neighbors=3)
+    assert dist.min() >= 0.0
+
+
+def test_query_vectors_without_rescoring_are_an_error(dask_client, digits):
+    X, _ = digits
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (200, 8), np.uint8), axis=1)
+    index = DaskHashIndex().fit(da.from_array(codes, chunks=100))
+    with pytest.raises(ValueError, match="holds no vectors"):
+        index.kneighbors(codes[:2], query_vectors=X[:2])
+    index = DaskHashIndex().fit(
+        da.from_array(codes, chunks=100), vectors=da.from_array(X[:200], chunks=100)
+    )
+    with pytest.raises(ValueError, match="n_candidates is None"):
+        index.kneighbors(codes[:2], query_vectors=X[:2])
+
+
+def test_add_checks_the_width_names_it_and_adds_nothing_empty(dask_client):
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (200, 16), np.uint8), axis=1)
+    index = DaskHashIndex().fit(da.from_array(codes, chunks=100))
+    with pytest.raises(ValueError, match="1 bytes per row, the codes given to fit 2"):
+        index.add(da.from_array(codes[:, :1], chunks=100))
+    ranges = index.id_ranges_.copy()
+    index.add(da.from_array(codes[:0], chunks=100))
+    np.testing.assert_array_equal(index.id_ranges_, ranges)
+    assert len(index.id_ranges_) == index.codes_.numblocks[0]
+    top = np.iinfo(np.int64).max
+    index = DaskHashIndex().fit(
+        da.from_array(codes[:2], chunks=2), ids=da.from_array(np.array([0, top]), chunks=2)
+    )
+    with pytest.raises(ValueError, match="beyond int64; pass ids"):
+        index.add(da.from_array(codes[2:4], chunks=2))
+
+
 # --------------------------------------------------------------------------- asymmetric
 
 

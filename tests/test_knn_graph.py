@@ -111,3 +111,36 @@ def test_single_row_and_bad_input():
         knn_graph(np.array([[0.0], [np.nan]]), 1)
     with pytest.raises(TypeError, match="uint8"):
         knn_graph(np.zeros((3, 2)), 1, metric="bit_hamming")
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_far_from_the_origin_the_graph_is_still_exact(metric):
+    # float32's expansion cannot tell these rows' neighbours apart; float64 decides
+    X = np.random.default_rng(0).normal(size=(200, 16)) + 1000.0
+    indices, _ = knn_graph(X, 10, metric=metric)
+    np.testing.assert_array_equal(indices, reference(X, 10, metric)[0])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_a_twin_beats_twenty_near_twins(metric):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 16))
+    X[150] = X[199] = X[0]
+    X[1:21] = X[0] + 1e-6 * rng.normal(size=(20, 16))
+    indices, distances = knn_graph(X, 1, metric=metric)
+    assert indices[150, 0] == 0 and indices[199, 0] == 0 and indices[0, 0] == 150
+    assert distances[150, 0] == 0.0
+
+
+def test_cosine_puts_zero_rows_at_distance_one():
+    X = np.random.default_rng(2).normal(size=(10, 4))
+    X[[3, 5]] = 0.0
+    indices, distances = knn_graph(X, 9, metric="cosine")
+    assert np.all(distances[3] == 1.0)
+    zero = np.isin(indices[0], [3, 5])
+    np.testing.assert_array_equal(distances[0][zero], [1.0, 1.0])
+    want = 1.0 - X[0] @ X[indices[0]].T / np.linalg.norm(X[0]) / np.linalg.norm(
+        np.where(zero[:, None], 1.0, X[indices[0]]), axis=1
+    )
+    np.testing.assert_allclose(distances[0], np.where(zero, 1.0, want), atol=1e-6)
+    assert np.all(np.diff(distances[0]) >= 0)  # ranked where distance 1 belongs
