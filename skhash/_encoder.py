@@ -520,7 +520,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         - the steepness and learning-rate schedules follow the total count of
           training steps (``n_steps_``) over ``max_steps``, read at each call
           (``"auto"``: ``max_epochs * ceil(max_samples / batch_size)``, twice
-          that for nested codes of more than 64 bits); so
+          that for codes of more than 64 bits); so
           state ``max_steps`` as the sum of the passes you intend, e.g.
           ``max_epochs * sum(ceil(len(chunk) / batch_size))``. A call once the
           budget is spent raises a ValueError.

@@ -415,7 +415,12 @@ class TrainingLog(PrintLog):
 
     def ordered_keys(self, keys):
         """The printed columns of a row with ``keys``, in order."""
-        ignored = set(self.keys_ignored_) | {"hist_counts"}
+        # skorch's batch counters say nothing max_steps does not: not printed
+        ignored = set(self.keys_ignored_) | {
+            "hist_counts",
+            "train_batch_count",
+            "valid_batch_count",
+        }
         shown = [
             key
             for key in keys

@@ -612,7 +612,8 @@ def pgvector_kneighbors(
         True: candidates by a sequential scan (``enable_indexscan`` off for
         the transaction), ordered by (Hamming distance, id) — the same
         candidates as skhash's exact kernels. False: the HNSW index
-        (``hnsw.ef_search`` set to ``max(40, n_candidates)`` up to 1000, and
+        (``hnsw.ef_search`` set to ``max(40, ceil(n_candidates * n_neighbors))``,
+        up to 1000, and
         ``hnsw.iterative_scan = strict_order`` on pgvector >= 0.8 so the scan
         returns as many rows as asked), approximate. On heavily tied codes
         the HNSW graph can miss even exact matches (pgvector issue #972):
