@@ -135,18 +135,19 @@ def _module_state(encoder):
     return state
 
 
-def _unit_rows(X):
-    """float32 rows scaled to unit length; zero rows stay zero (cosine distance 1 to all).
+def _unit_rows(X, dtype=np.float32):
+    """Rows scaled to unit length, in ``dtype``; zero rows stay zero (cosine distance 1 to all).
 
-    Each row is first scaled by a power of two (exact) that brings its largest
-    magnitude into [0.5, 1): a float32 norm of rows near float32's limits would
+    The library's one normalisation (HashIndex, DaskHashIndex, the exports). Each
+    row is first scaled by a power of two (exact) that brings its largest
+    magnitude into [0.5, 1): the norm of rows near the dtype's limits would
     otherwise overflow to infinity or underflow to zero.
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X, dtype=dtype)
     peak = np.abs(X).max(axis=1, keepdims=True, initial=0.0)
     _, exponent = np.frexp(peak)
-    U = np.ldexp(X, -exponent).astype(np.float32, copy=False)  # the one full-size copy
-    norms = np.empty((U.shape[0], 1), dtype=np.float32)
+    U = np.ldexp(X, -exponent).astype(dtype, copy=False)  # the one full-size copy
+    norms = np.empty((U.shape[0], 1), dtype=dtype)
     for start in range(0, U.shape[0], _NORM_BLOCK_ROWS):  # norm's temporaries per block
         block = slice(start, start + _NORM_BLOCK_ROWS)
         norms[block] = np.linalg.norm(U[block], axis=1, keepdims=True)

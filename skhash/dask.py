@@ -298,16 +298,16 @@ def _as_float32(block):
     return block.astype(np.float32)
 
 
-def _unit_rows(vectors):
-    """Rows scaled to unit length (zero rows stay zero), float32."""
+def _unit_vectors(vectors, name="vectors"):
+    """Checked rescoring vectors scaled to unit length (zero rows stay zero), float32."""
+    from ._index import _unit_rows
+
     if not np.issubdtype(vectors.dtype, np.number):
-        raise ValueError(f"vectors must be numeric, got dtype {vectors.dtype}.")
+        raise ValueError(f"{name} must be numeric, got dtype {vectors.dtype}.")
     vectors = vectors.astype(np.float64, copy=False)
     if not np.isfinite(vectors).all() or (np.abs(vectors) > _FLOAT32_MAX).any():
-        raise ValueError("vectors contain NaN, infinity or values beyond float32.")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return unit.astype(np.float32)
+        raise ValueError(f"{name} contain NaN, infinity or values beyond float32.")
+    return _unit_rows(vectors, np.float64).astype(np.float32)
 
 
 def _shard_summary(ids, *arrays):
@@ -670,7 +670,7 @@ class DaskHashIndex(BaseEstimator):
                 )
             if vectors.numblocks[1] > 1:
                 vectors = vectors.rechunk({1: -1})
-            vectors = vectors.map_blocks(_unit_rows, dtype=np.float32)
+            vectors = vectors.map_blocks(_unit_vectors, dtype=np.float32)
         return n_bits, source_bytes, _build_shards(codes, ids, vectors)
 
     @fit_context()
@@ -857,14 +857,7 @@ class DaskHashIndex(BaseEstimator):
                 f"query_vectors must have shape ({words.shape[0]}, {self.vectors_.shape[1]}), "
                 f"got {qv.shape}."
             )
-        if not np.issubdtype(qv.dtype, np.number):
-            raise ValueError(f"query_vectors must be numeric, got dtype {qv.dtype}.")
-        qv = qv.astype(np.float64)
-        if not np.isfinite(qv).all() or (np.abs(qv) > _FLOAT32_MAX).any():
-            raise ValueError("query_vectors contain NaN, infinity or values beyond float32.")
-        norms = np.linalg.norm(qv, axis=1, keepdims=True)
-        qv = np.divide(qv, norms, out=np.zeros_like(qv), where=norms > 0)
-        return words, np.ascontiguousarray(qv, dtype=np.float32)
+        return words, np.ascontiguousarray(_unit_vectors(qv, "query_vectors"))
 
     def kneighbors(self, X, n_neighbors=10, return_distance=True, *, query_vectors=None):
         """The ``n_neighbors`` nearest indexed rows of each query, over all shards.

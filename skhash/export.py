@@ -28,6 +28,7 @@ import numbers
 
 import numpy as np
 
+from ._index import _unit_rows
 from ._validation import Interval, Options, validate_params
 
 __all__ = ["pgvector_kneighbors", "to_faiss", "to_pgvector"]
@@ -94,16 +95,6 @@ def _check_ids(ids, n_codes):
     return ids
 
 
-def _unit_rows(vectors):
-    """Rows scaled to unit length in float64 (zero rows stay zero), whatever their size."""
-    vectors = vectors.astype(np.float64)
-    # the largest magnitude first: the squared norm of rows near float64's limits is finite
-    peak = np.abs(vectors).max(axis=1, keepdims=True, initial=0.0)
-    vectors = np.divide(vectors, peak, out=np.zeros_like(vectors), where=peak > 0)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-
-
 def _check_vectors(vectors, n_rows, name="vectors"):
     """Rescoring vectors as unit rows in float16 (halfvec); finite; zero rows stay zero."""
     vectors = np.asarray(vectors)
@@ -119,7 +110,7 @@ def _check_vectors(vectors, n_rows, name="vectors"):
         raise ValueError(f"{name} contain NaN or infinity.")
     # unit rows before float16: cosine does not depend on scale, and neither large rows
     # (beyond float16) nor small ones (float16's coarse subnormals) lose anything
-    return _unit_rows(vectors).astype(np.float16)
+    return _unit_rows(vectors, np.float64).astype(np.float16)
 
 
 def _check_query_vectors(vectors, n_rows):
@@ -134,7 +125,7 @@ def _check_query_vectors(vectors, n_rows):
     vectors = vectors.astype(np.float64)
     if not np.all(np.isfinite(vectors)) or np.any(np.abs(vectors) > np.finfo(np.float32).max):
         raise ValueError("query_vectors contain NaN, infinity or values beyond float32.")
-    return _unit_rows(vectors).astype(np.float32)
+    return _unit_rows(vectors, np.float64).astype(np.float32)
 
 
 def _bit_string(code, n_bits):
