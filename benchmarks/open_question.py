@@ -32,6 +32,7 @@ Usage::
 
 import argparse
 import itertools
+import tempfile
 import time
 from pathlib import Path
 
@@ -227,7 +228,14 @@ def main(argv=None):
     parser.add_argument("--n-database", type=int, default=None)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--figures", type=Path, default=FIGURES)
-    quick = dict(bits=[16, 64], steps=20, n_database=2000, max_epochs=2)
+    # a smoke run must not overwrite the docs' figures with its tiny ones
+    quick = dict(
+        bits=[16, 64],
+        steps=20,
+        n_database=2000,
+        max_epochs=2,
+        figures=Path(tempfile.gettempdir()) / "skhash_open_question_quick",
+    )
     args = parse_args(parser, quick, argv)
     print(machine_line(threads=torch.get_num_threads()), flush=True)
     args.figures.mkdir(parents=True, exist_ok=True)
