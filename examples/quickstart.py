@@ -4,7 +4,7 @@ Fits :class:`skhash.BinaryHashEncoder` unsupervised and supervised, then compare
 k-nearest-neighbour classifier on the codes (:class:`skhash.HammingKNeighborsClassifier`)
 with one on the float features, and the bytes each item needs.
 
-    python examples/quickstart.py          # full run, about a minute on 2 cores
+    python examples/quickstart.py          # full run, under half a minute on 2 cores
     SKHASH_FAST=1 python examples/quickstart.py   # a few seconds, for the tests
 """
 

@@ -24,7 +24,7 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 
 def __getattr__(name):

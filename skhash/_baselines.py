@@ -134,8 +134,8 @@ class PCAITQ(_LinearHash):
 
     Projects centred data on its top principal directions, then learns the
     rotation that brings the projections closest to their signs. With more bits
-    than features, the principal directions are padded with Gaussian random
-    ones.
+    than principal directions (``min(n_samples, n_features)``), these are
+    padded with Gaussian random ones.
 
     Parameters
     ----------

@@ -1,12 +1,14 @@
 """Approximate Hamming search over a k-nearest-neighbour graph of the codes.
 
-PyNNDescent builds the graph (:func:`build_search_graph`); the search is ours.
+The k-NN graph of the codes (exact up to 200,000 codes, PyNNDescent's above:
+:mod:`skhash._knn_graph`) becomes the search graph (:func:`build_search_graph`);
+the search is ours.
 pynndescent 0.7 seeds each query from one leaf of one random-projection tree,
 and on clustered codes the k-NN graph falls apart into one component per
 cluster, which a graph walk cannot leave: recall then depends on the seed
 landing in the right cluster (0.61 distance-recall@10 with its defaults on
 200,000 clustered 64-bit codes, ``docs/benchmarks.md``). Here every query
-starts from the nearest of a few thousand entry codes that cover every
+starts from the nearest of about ``4 * sqrt(n)`` entry codes that cover every
 connected component of the graph, then walks the graph best-first (the
 layer-0 search of HNSW) keeping the ``ef`` best codes seen. For large
 collections the entry codes are replaced by an upper layer (HNSW's next
@@ -321,7 +323,8 @@ def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1, u
         Threads the queries are spread over (the caller sets numba's count).
     upper : tuple or None, default=None
         ``(rows, words, indptr, indices)`` of an upper layer
-        (:func:`build_upper_layer`): the walk of the upper layer from
+        (the rows of ``database`` it holds, their words and its CSR adjacency,
+        as ``HammingNeighbors`` builds it): the walk of the upper layer from
         ``entries`` gives each query its ``ef`` seeds in the full graph, as
         HNSW's upper levels do.
 

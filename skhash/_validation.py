@@ -210,9 +210,9 @@ def fit_context(*, prefer_skip_nested_validation=True, keep_fitted=False):
 
     The method runs on a shallow copy of the estimator (the *stage*): the
     parameters are shared, the fitted attributes of the stage start empty (or,
-    with ``keep_fitted=True`` for ``partial_fit``, as shallow copies of the
-    current ones — a method that updates a fitted object in place must copy it
-    first). Only when the method returns does the estimator take the stage's
+    with ``keep_fitted=True`` for ``partial_fit``, as the current ones themselves,
+    the same objects — a method that updates a fitted object in place must copy
+    it first). Only when the method returns does the estimator take the stage's
     state, in one swap of its ``__dict__``. Any exception — a ValueError from late
     validation, ``KeyboardInterrupt``, ``MemoryError``, a divergence error —
     propagates and leaves the estimator exactly as it was.

@@ -281,6 +281,11 @@ class _RetrievalScorer:
             retrieved, _ = drop_self(retrieved, distances, queries)
         if self.metric == "map":
             y = np.asarray(y)
+            if y.shape[0] != n_samples:
+                raise ValueError(
+                    f"y has {y.shape[0]} labels for the {n_samples} rows of X; "
+                    "give one label (or indicator row) per row."
+                )
             return mean_average_precision(y[queries], y, retrieved)
 
         from sklearn.neighbors import NearestNeighbors
@@ -359,7 +364,9 @@ def make_retrieval_scorer(
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
     if max_queries is not None and (
-        not isinstance(max_queries, numbers.Integral) or max_queries < 1
+        not isinstance(max_queries, numbers.Integral)
+        or isinstance(max_queries, bool)
+        or max_queries < 1
     ):
         raise ValueError(f"max_queries must be None or an int >= 1, got {max_queries!r}.")
     return _RetrievalScorer(metric, int(k), int(n_true), true_metric, max_queries, random_state)

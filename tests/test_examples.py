@@ -1,6 +1,7 @@
 """Every example runs, in its fast mode (SKHASH_FAST=1), so that none can rot."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_example_runs(name, tmp_path):
 
 @pytest.fixture
 def small_texts(tmp_path):
-    """A stand-in for fortunes_minilm.npz: the same keys, 600 random unit vectors."""
+    """A stand-in for fortunes_minilm.npz: the same keys, 600 random float16 vectors."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 24)).astype(np.float16)
     path = tmp_path / "texts.npz"
@@ -81,3 +82,23 @@ def test_text_retrieval_without_data_explains_and_exits_0(tmp_path):
     out = run_example("text_retrieval.py", figure, SKHASH_FORTUNES=str(tmp_path / "missing.npz"))
     assert "is not here" in out and "BinaryHashEncoder" in out
     assert not figure.exists()
+
+
+def test_readme_code_runs_as_written(tmp_path):
+    """The README's Python blocks, in order, in one process: each may use the ones before."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    script = tmp_path / "readme.py"
+    script.write_text("\n".join(blocks), encoding="utf-8")
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"README code failed:\n{result.stdout}\n{result.stderr}"
+    assert 0.5 < float(result.stdout.split()[0]) <= 1.0  # knn.score

@@ -240,16 +240,26 @@ def test_each_term_is_its_weight_times_its_pure_function():
     b = batch(labelled=True)
     out = torch.tanh(torch.randn(len(b.inputs), 8, generator=torch.Generator().manual_seed(1)))
     s = settings(
-        n_bits=8, centroid_weight=2.5, anticollapse_weight=0.5, neighbor_loss="contrastive"
+        n_bits=8,
+        reg_weight=0.7,
+        centroid_weight=2.5,
+        anticollapse_weight=0.5,
+        neighbor_weight=1.5,
+        neighbor_loss="contrastive",
     )
     terms = HashingLoss(s, seed=0)(out, b)
     codes, partners = b.split(out)
+    # RDMReg's draws replayed: from the seed, its targets, then its slices (the first term)
+    g = gen(0)
+    targets = sample_hypercube(codes.shape, s["sparsity"], g)
+    slices = sample_projections(8, s["n_projections"], s["projection"], s["active_dims"], g)
+    torch.testing.assert_close(terms["rdmreg"], 0.7 * losses.rdmreg(codes, targets, slices))
     torch.testing.assert_close(
         terms["centroid"], 2.5 * losses.label_centroid_loss(codes, b.labels)
     )
     torch.testing.assert_close(terms["anticollapse"], 0.5 * losses.koleo_loss(codes))
     expected = losses.neighbor_contrastive_loss(codes, partners, temperature=s["temperature"])
-    torch.testing.assert_close(terms["neighbor"], expected)
+    torch.testing.assert_close(terms["neighbor"], 1.5 * expected)
 
 
 def test_batch_validates_its_blocks():

@@ -180,3 +180,19 @@ def test_scorer_under_pandas_output_scores_as_under_numpy(blobs):
         want = scorer(enc, X, y)
         with sklearn.config_context(transform_output="pandas"):
             assert scorer(enc, X, y) == want
+
+
+def test_scorer_rejects_a_bool_max_queries():
+    # Booleans are not integers (as for k and n_true): True must not mean one query
+    with pytest.raises(ValueError, match="max_queries"):
+        make_retrieval_scorer("map", max_queries=True)
+
+
+def test_scorer_rejects_labels_of_another_length(blobs):
+    # y must label the rows of X; extra labels would be taken as database labels
+    X, y = blobs
+    encoder = SignProjection(n_bits=16).fit(X)
+    scorer = make_retrieval_scorer("map", k=10)
+    for labels in (y[:-1], np.concatenate([y, y[:5]])):
+        with pytest.raises(ValueError, match="labels"):
+            scorer(encoder, X, labels)

@@ -24,7 +24,8 @@ def test_pipeline_scores_far_above_chance(split):
         ]
     )
     accuracy = pipe.fit(X_train, y_train).score(X_test, y_test)
-    assert accuracy > 0.6  # chance is 0.1
+    # chance is 0.1, and the untrained network's codes already score 0.86: trained, 0.95
+    assert accuracy > 0.9
 
 
 def test_packed_codes_give_the_same_neighbours(split):
@@ -51,6 +52,9 @@ def test_grid_search_over_reg_weight(split):
     search = GridSearchCV(pipe, {"enc__reg_weight": [0.1, 1.0]}, cv=2).fit(X_train, y_train)
     scores = search.cv_results_["mean_test_score"]
     assert np.all(scores > 0.3)  # chance is 0.1
+    # each candidate trained with its own reg_weight (fold 0: 0.793 and 0.790), not one value
+    folds = [search.cv_results_[f"split{i}_test_score"] for i in range(2)]
+    assert any(fold[0] != fold[1] for fold in folds)
     # the refitted winner is the best-scoring candidate, refitted on every row
     assert search.best_params_["enc__reg_weight"] == [0.1, 1.0][int(np.argmax(scores))]
     knn = search.best_estimator_.named_steps["knn"]

@@ -303,6 +303,13 @@ def _check_return_distance(return_distance):
         raise TypeError(f"return_distance must be a bool, got {return_distance!r}.")
 
 
+def _check_sort_results(sort_results, return_distance):
+    if not isinstance(sort_results, bool | np.bool_):
+        raise TypeError(f"sort_results must be a bool, got {sort_results!r}.")
+    if sort_results and not return_distance:
+        raise ValueError("return_distance must be True if sort_results is True.")
+
+
 class KNeighborsMixin:
     """:meth:`kneighbors` and :meth:`kneighbors_graph` over the fitted codes."""
 
@@ -383,7 +390,7 @@ class KNeighborsMixin:
 class RadiusNeighborsMixin:
     """:meth:`radius_neighbors` and :meth:`radius_neighbors_graph`, always exact."""
 
-    def radius_neighbors(self, X=None, radius=None, return_distance=True):
+    def radius_neighbors(self, X=None, radius=None, return_distance=True, sort_results=False):
         """Find every code within a Hamming radius of each query, exactly.
 
         Parameters
@@ -398,6 +405,11 @@ class RadiusNeighborsMixin:
         return_distance : bool, default=True
             Whether to return the distances.
 
+        sort_results : bool, default=False
+            Accepted for scikit-learn's signature: the results are always
+            sorted by distance, then index. As in scikit-learn, ``True``
+            needs ``return_distance=True``.
+
         Returns
         -------
         distances : ndarray of shape (n_queries,), dtype object
@@ -410,6 +422,7 @@ class RadiusNeighborsMixin:
         """
         check_is_fitted(self)
         _check_return_distance(return_distance)
+        _check_sort_results(sort_results, return_distance)
         if radius is None:
             raise TypeError("radius_neighbors() needs a radius (a Hamming distance).")
         if (
@@ -434,7 +447,7 @@ class RadiusNeighborsMixin:
         distances[:] = np.split(dist, offsets[1:-1])
         return distances, indices
 
-    def radius_neighbors_graph(self, X=None, radius=None, mode="connectivity"):
+    def radius_neighbors_graph(self, X=None, radius=None, mode="connectivity", sort_results=False):
         """Graph of the codes within a Hamming radius of each query.
 
         Parameters
@@ -448,12 +461,17 @@ class RadiusNeighborsMixin:
         mode : {"connectivity", "distance"}, default="connectivity"
             Entries are ones, or Hamming distances as floats.
 
+        sort_results : bool, default=False
+            Accepted for scikit-learn's signature: each row's entries are
+            always stored by distance, then index.
+
         Returns
         -------
         A : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
             Row ``i`` holds the codes within ``radius`` of query ``i``.
         """
         _check_mode(mode)
+        _check_sort_results(sort_results, True)
         distances, indices = self.radius_neighbors(X, radius, return_distance=True)
         counts = np.fromiter((len(row) for row in indices), dtype=np.int64, count=len(indices))
         indptr = np.concatenate([[0], np.cumsum(counts)])
