@@ -2,8 +2,9 @@
 
 The scripts in this folder are run by hand (``python benchmarks/<script>.py``);
 each prints :func:`machine_line` first, so a table always says where it was
-measured, and ``Command: ...`` last (:func:`print_command`). Every script takes
-``--quick`` (:func:`parse_args`): the smallest sizes, to prove it runs.
+measured, and ``Command: ...`` last (:func:`print_command`). Every
+script but ``retrieval.py`` and ``index_search_speed.py`` takes ``--quick``
+(:func:`parse_args`): the smallest sizes, to prove it runs.
 
 Data: the fortunes MiniLM embeddings in ``../shared/data`` (or ``$SKHASH_DATA``), or
 another corpus of :data:`CORPORA` (man pages; either corpus's texts as TF-IDF + LSA
@@ -194,6 +195,23 @@ def encoders(n_bits, seed, **encoder_params):
     }
 
 
+# Memory ---------------------------------------------------------------------
+
+
+def held_bytes(obj):
+    """Bytes of the arrays held as attributes of ``obj`` (private ones too: a search
+    keeps some there), each block of memory once (views of another array are free)."""
+    arrays = sorted(
+        (value for value in vars(obj).values() if isinstance(value, np.ndarray)),
+        key=lambda array: -array.nbytes,
+    )
+    kept = []
+    for array in arrays:
+        if not any(np.shares_memory(array, other) for other in kept):
+            kept.append(array)
+    return sum(array.nbytes for array in kept)
+
+
 # Timing and disturbance -----------------------------------------------------
 
 
@@ -269,9 +287,16 @@ def cpu_model():
 
 
 def versions(extra=()):
-    """Installed versions of skhash and the libraries the benchmarks measure."""
-    found = {}
-    for name in ("skhash", *VERSIONED, *extra):
+    """Versions of skhash and the libraries the benchmarks measure.
+
+    skhash's is that of the package imported (``skhash.__version__``): an editable
+    install's metadata keeps the version it was installed at, and ``PYTHONPATH`` may
+    point at another checkout.
+    """
+    import skhash
+
+    found = {"skhash": skhash.__version__}
+    for name in (*VERSIONED, *extra):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

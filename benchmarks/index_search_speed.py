@@ -9,9 +9,10 @@ checkout and once with another on ``PYTHONPATH``, alternating (issue 12).
     PYTHONPATH=/path/to/other/checkout python benchmarks/index_search_speed.py
 """
 
+import argparse
 import time
 
-from _harness import load_split, machine_line
+from _harness import load_split, machine_line, print_command
 from sklearn.frozen import FrozenEstimator
 
 import skhash
@@ -19,6 +20,7 @@ from skhash import PCAITQ, HashIndex
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     print(machine_line())
     print(f"skhash from {skhash.__file__}")
     database, _, queries, _ = load_split()
@@ -30,6 +32,7 @@ def main():
         index.kneighbors(queries)
         seconds = time.perf_counter() - start
         print(f"n_candidates={n_candidates}: {len(queries) / seconds:,.0f} QPS")
+    print_command()
 
 
 if __name__ == "__main__":

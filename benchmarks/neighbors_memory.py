@@ -1,9 +1,10 @@
 """How many bytes per code does each Hamming index hold? (issue 5)
 
 For 200,000 clustered codes of 64 and 256 bits: skhash ``HammingNeighbors``
-``"brute"`` and ``"nndescent"`` (the fitted arrays: codes, search graph, entry
-points), faiss ``IndexBinaryFlat`` and ``IndexBinaryHNSW`` M=32 and usearch
-(their serialisations), next to a 384-d float32 embedding (1,536 B).
+``"brute"`` and ``"nndescent"`` (the arrays they hold: codes, search graph, entry
+points, and from 100,000 codes on the upper layer with its codes), faiss
+``IndexBinaryFlat`` and ``IndexBinaryHNSW`` M=32 and usearch (their
+serialisations), next to a 384-d float32 embedding (1,536 B).
 
 Usage::
 
@@ -19,19 +20,21 @@ import pickle
 
 import numpy as np
 from _hamming_knn import add_data_arguments, make_codes
-from _harness import machine_line, parse_args, print_command, print_header, print_row
+from _harness import (
+    held_bytes,
+    machine_line,
+    parse_args,
+    print_command,
+    print_header,
+    print_row,
+)
 
 from skhash import HammingNeighbors
 
 
 def fitted_bytes(estimator):
-    """Bytes of the fitted array attributes (names ending in ``_``) of an estimator."""
-    arrays = [
-        value
-        for name, value in vars(estimator).items()
-        if name.endswith("_") and isinstance(value, np.ndarray)
-    ]
-    return sum(array.nbytes for array in arrays)
+    """Bytes of the arrays a fitted estimator holds (``_harness.held_bytes``)."""
+    return held_bytes(estimator)
 
 
 def main(argv=None):
@@ -39,6 +42,8 @@ def main(argv=None):
     add_data_arguments(parser)
     parser.add_argument("--memory-bits", type=int, nargs="+", default=[64, 256])
     args = parse_args(parser, dict(n=5_000, memory_bits=[64]), argv)
+    if args.fortunes or args.embeddings:  # options shared with the other scripts
+        parser.error("--fortunes and --embeddings do not apply: this script makes its own codes")
 
     import faiss
     from usearch.index import Index

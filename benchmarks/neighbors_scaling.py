@@ -251,6 +251,8 @@ def main(argv=None):
         isolate_from=4_000, budget=60, scaling_json=quick_json, figure=quick_figure,
     )  # fmt: skip
     args = parse_args(parser, quick, argv)
+    if args.fortunes or args.embeddings:  # options shared with the other scripts
+        parser.error("--fortunes and --embeddings do not apply: this script makes its own codes")
 
     import numba
 

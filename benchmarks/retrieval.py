@@ -17,9 +17,9 @@ candidate multiplier ``m`` (``n_candidates = m``, so ``10 m`` candidates at k=10
   skhash-64 codes + the same compiled float16 rescoring kernel;
 - ``float``: exact float32 inner-product search (faiss ``IndexFlatIP``).
 
-RAM bytes/item: codes, int64 ids, graph links; disk: what ``save`` writes (codes, ids,
-float16 vectors, memory-mapped after ``load``). QPS: one batch of all queries (encoding
-included), best of ``--repeat``, after a warm-up. ``--million N``: the fortunes database
+RAM bytes/item: codes, int64 ids, graph links and upper layer; disk: what ``save`` writes
+(codes, ids, float16 vectors, memory-mapped after ``load``). QPS: one batch of all queries
+(encoding included), best of ``--repeat``, after a warm-up. ``--million N``: the fortunes database
 tiled to N rows + N(0, ``--noise``^2) per coordinate; ``algorithm="auto"`` and ``"brute"``.
 
     python benchmarks/retrieval.py [--data fortunes manpages] [--bits 64 128 384] [--plot FILE]
@@ -37,7 +37,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _harness import DATA, Disturbance, machine_line, print_command, print_header, print_row
+from _embedding_codes import encoder_source_key
+from _harness import (
+    DATA,
+    Disturbance,
+    held_bytes,
+    machine_line,
+    print_command,
+    print_header,
+    print_row,
+)
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import FunctionTransformer
 
@@ -89,11 +98,13 @@ def timed(fn, queries, repeat):
 def fitted_encoder(name, n_bits, database):
     """``BinaryHashEncoder(n_bits, random_state=0)`` fitted on ``database``, cached.
 
-    The cache (temp directory) is keyed by the data and the encoder's parameters, so
-    a change of defaults refits; delete it after changing the training code.
+    The cache (temp directory) is keyed by the data, the encoder's parameters and the
+    skhash sources that can change its codes (``_embedding_codes.encoder_source_key``),
+    so a change of defaults or of the training code refits.
     """
     encoder = BinaryHashEncoder(n_bits=n_bits, random_state=0)
-    key = hashlib.sha1(database[:100].tobytes() + repr(encoder.get_params()).encode())
+    settings = repr(encoder.get_params()) + encoder_source_key()
+    key = hashlib.sha1(database[:100].tobytes() + settings.encode())
     cache = Path(tempfile.gettempdir()) / f"skhash_retrieval_{name}_{n_bits}_{key.hexdigest()}"
     if cache.exists():
         return BinaryHashEncoder.load(cache)
@@ -102,13 +113,15 @@ def fitted_encoder(name, n_bits, database):
 
 
 def bytes_per_item(index):
-    """(RAM, disk) bytes per item: codes + ids (+ graph in RAM, + vectors on disk)."""
-    s = index._state.searcher
-    graph = [a for a in (s.graph_indptr_, s.graph_indices_, s.entry_points_) if a is not None]
-    graph = [a.nbytes for a in graph]
+    """(RAM, disk) bytes per item: codes + ids (+ graph in RAM, + vectors on disk).
+
+    RAM: every array the Hamming search holds (codes, and for a graph search its
+    links, entry points and upper layer; ``_harness.held_bytes``) and the int64 ids.
+    """
     base = index.codes_.shape[1] + index.ids_.itemsize
+    ram = held_bytes(index._state.searcher) / len(index) + index.ids_.itemsize
     vectors = 0 if index.vectors_ is None else index.vectors_[0].nbytes
-    return base + sum(graph) / len(index), base + vectors
+    return ram, base + vectors
 
 
 def index_rows(name, label, index, queries, truth, multipliers, repeat):

@@ -893,12 +893,15 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         save_encoder(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, *, verify=False):
         """Load an encoder written by :meth:`save`.
 
         Parameters
         ----------
         path : str or path-like
+            Directory written by :meth:`save`.
+        verify : bool, default=False
+            Also check every file's SHA-256 (sizes are always checked).
 
         Returns
         -------
@@ -909,7 +912,7 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         from ._persistence import load_encoder
 
-        return load_encoder(path)
+        return load_encoder(path, verify=verify)
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names, ``binaryhashencoder0`` to ``binaryhashencoder{n_bits - 1}``.

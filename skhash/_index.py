@@ -15,7 +15,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._hamming import weighted_hamming_knn, weighted_hamming_tables
 from ._threads import numba_threads
-from ._validation import Interval, Options, fit_context, validate_params
+from ._validation import (
+    Interval,
+    Options,
+    fit_context,
+    validate_parameter_constraints,
+    validate_params,
+)
 
 __all__ = ["HashIndex"]
 
@@ -96,6 +102,19 @@ def _inner_encoder(encoder):
     return encoder.estimator if isinstance(encoder, FrozenEstimator) else encoder
 
 
+def _with_feature_names(encoder, X, names):
+    """Validated rows ``X`` as the encoder was fitted: a DataFrame with the index's
+    column ``names`` when the encoder knows feature names (a frozen one fitted on a
+    DataFrame), so that it checks them and does not warn; else ``X`` itself."""
+    if names is None or getattr(encoder, "feature_names_in_", None) is None:
+        return X
+    try:
+        import pandas as pd
+    except ImportError:  # names from another dataframe library: the encoder warns
+        return X
+    return pd.DataFrame(X, columns=names, copy=False)
+
+
 def _check_values_before_threshold(encoder, network_state):
     """Raise unless asymmetric ranking can read ``encoder``'s values before thresholding."""
     if network_state is None and not callable(getattr(_inner_encoder(encoder), "embed", None)):
@@ -106,17 +125,19 @@ def _check_values_before_threshold(encoder, network_state):
         )
 
 
-def _values_before_threshold(encoder, network_state, X, n_bits):
+def _values_before_threshold(encoder, network_state, X, n_bits, feature_names=None):
     """What asymmetric ranking weighs the bits of validated rows ``X`` by: the
     network's pre-activations (``network_state``, see :func:`_module_state`) or
-    the encoder's ``embed``; float32, the first ``n_bits``."""
+    the encoder's ``embed`` (of ``X`` with its ``feature_names``, if any); float32,
+    the first ``n_bits``."""
     from ._inference import forward
 
     inner = _inner_encoder(encoder)
     if network_state is not None:
         H, what = forward(network_state, X, pre_activation=True)[1], "network"
     else:
-        H, what = np.asarray(inner.embed(X), dtype=np.float32), "embed"
+        rows = _with_feature_names(inner, X, feature_names)
+        H, what = np.asarray(inner.embed(rows), dtype=np.float32), "embed"
     if H.ndim != 2 or H.shape[0] != X.shape[0] or H.shape[1] < n_bits:
         raise ValueError(
             f"{type(inner).__name__}'s {what} must give one value per bit of the "
@@ -362,6 +383,9 @@ class HashIndex(BaseEstimator):
         "random_state": ["random_state"],
     }
 
+    # read again by every query: set_params after fit is caught there
+    _query_parameters = ("n_candidates", "rescore", "asymmetric", "n_jobs")
+
     def __init__(
         self,
         *,
@@ -447,7 +471,8 @@ class HashIndex(BaseEstimator):
         keep = slice(None, self.n_bits_)  # the fitted length: prefix_bits as at fit
         if state is not None:
             return np.packbits(forward(state, X)[:, keep] > 0, axis=1)
-        bits = np.asarray(encoder.transform(X))
+        rows = _with_feature_names(encoder, X, getattr(self, "feature_names_in_", None))
+        bits = np.asarray(encoder.transform(rows))
         if bits.ndim != 2 or not np.isin(bits, (0, 1)).all():
             raise ValueError(
                 f"The encoder's transform must return 0/1 bits; {type(encoder).__name__} did not."
@@ -457,7 +482,13 @@ class HashIndex(BaseEstimator):
     def _values_before_threshold(self, X):
         """What ``asymmetric=True`` weighs the bits of validated rows by."""
         self._check_asymmetric()  # asymmetric may have been set after fit
-        return _values_before_threshold(self.encoder_, self._network_state, X, self.n_bits_)
+        return _values_before_threshold(
+            self.encoder_,
+            self._network_state,
+            X,
+            self.n_bits_,
+            getattr(self, "feature_names_in_", None),
+        )
 
     def _unit_vectors(self, X, *, calibrate=False):
         """Unit rows in the storage dtype (``vector_scale_`` set when ``calibrate``)."""
@@ -537,6 +568,7 @@ class HashIndex(BaseEstimator):
             else:
                 encoder = clone(self.encoder)
             self.encoder_ = encoder.fit(X) if y is None else encoder.fit(X, y)
+        self._check_encoder_feature_names()
         self._network_state = _module_state(_inner_encoder(self.encoder_))
         self._check_asymmetric()
         code_bits = self._n_bits_of(X[:1])
@@ -553,6 +585,18 @@ class HashIndex(BaseEstimator):
         self._state = self._make_state(ids, codes, vectors)
         return self
 
+    def _check_encoder_feature_names(self):
+        """A frozen encoder fitted on named columns must see the same columns, in order
+        (its network would otherwise take one feature for another, silently)."""
+        fitted = getattr(_inner_encoder(self.encoder_), "feature_names_in_", None)
+        names = getattr(self, "feature_names_in_", None)
+        if fitted is not None and names is not None and not np.array_equal(fitted, names):
+            raise ValueError(
+                f"X's {len(names)} feature names (first: {list(names[:5])}) are not those "
+                f"the encoder was fitted with, in the same order ({len(fitted)}, first: "
+                f"{list(fitted[:5])}); select the encoder's columns, in its order."
+            )
+
     def _check_asymmetric(self):
         if self.asymmetric:
             _check_values_before_threshold(self.encoder_, self._network_state)
@@ -561,7 +605,9 @@ class HashIndex(BaseEstimator):
         state = self._network_state
         if state is not None:
             return int(state["linear.weight"].shape[0])
-        return int(np.asarray(_inner_encoder(self.encoder_).transform(X)).shape[1])
+        encoder = _inner_encoder(self.encoder_)
+        rows = _with_feature_names(encoder, X, getattr(self, "feature_names_in_", None))
+        return int(np.asarray(encoder.transform(rows)).shape[1])
 
     def add(self, X, ids=None):
         """Index more rows without refitting the encoder.
@@ -683,6 +729,11 @@ class HashIndex(BaseEstimator):
             {"n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")]},
             "HashIndex.kneighbors",
             n_neighbors=n_neighbors,
+        )
+        validate_parameter_constraints(
+            {name: self._parameter_constraints[name] for name in self._query_parameters},
+            {name: getattr(self, name) for name in self._query_parameters},
+            type(self).__name__,
         )
         X = self._check_X(X)
         n_items = state.ids.shape[0]

@@ -130,7 +130,15 @@ def _float64_candidates(X, rows, k_cand, metric):
         sq = np.einsum("ij,ij->i", X, X)
         dist = sq[rows, None] + sq[None, :] - 2.0 * products
     dist[np.arange(len(rows)), rows] = np.inf
-    return np.argpartition(dist, k_cand - 1, axis=1)[:, :k_cand]
+    part = np.argpartition(dist, k_cand - 1, axis=1)[:, :k_cand]
+    # ties by index, as in the scan: the rows at the k_cand-th distance (twins of a row
+    # with many copies) fill the places left in index order, not argpartition's
+    last = np.take_along_axis(dist, part, axis=1).max(axis=1, keepdims=True)
+    closer = dist < last
+    tied = dist == last
+    places = k_cand - closer.sum(axis=1, keepdims=True)
+    keep = closer | (tied & (np.cumsum(tied, axis=1) <= places))
+    return np.nonzero(keep)[1].reshape(len(rows), k_cand)
 
 
 def drop_self(indices, distances, rows=None):
@@ -214,7 +222,9 @@ def knn_graph(
     indices : ndarray of shape (n_samples, k), int64
         ``k = min(n_neighbors, n_samples - 1)``; row ``i`` never contains
         ``i`` and lists identical rows of ``i`` (at distance 0) when there are
-        at most ``k`` of them. Exact lists are ordered by distance, then
+        at most ``k`` of them. Exact lists are ordered by distance (as
+        computed in float64: rows at the same distance only in exact
+        arithmetic, e.g. on an integer grid, may differ by rounding), then
         index.
     distances : ndarray of shape (n_samples, k)
         float32 (euclidean distance, or ``1 - cosine similarity``), int32

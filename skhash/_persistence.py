@@ -19,6 +19,7 @@ loaded from it (its vectors memory-mapped) keeps reading the old, unlinked files
 # Authors: The skhash developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
 import hashlib
 import json
 import math
@@ -111,12 +112,34 @@ def _write_manifest(directory, manifest):
         os.fsync(f.fileno())
 
 
+def _saved_by_skhash(path):
+    """Whether ``path`` is a directory whose manifest names an skhash format.
+
+    ``manifest.json`` alone is a common file name (web apps, browser extensions):
+    a directory is replaced only when its manifest is skhash's.
+    """
+    manifest = path / MANIFEST
+    if not (path.is_dir() and manifest.is_file()):
+        return False
+    if manifest.stat().st_size > _MAX_MANIFEST_BYTES:
+        return False
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(content, dict) and content.get("format") in (
+        _ENCODER_FORMAT,
+        _INDEX_FORMAT,
+    )
+
+
 def _replace_directory(path, write):
     """Write a directory with ``write(tmp)`` beside ``path``, then move it into place."""
     path = Path(path)
-    if path.exists() and not (path.is_dir() and (path / MANIFEST).is_file()):
+    if path.exists() and not _saved_by_skhash(path):
         raise FileExistsError(
-            f"{path} exists and is not a directory saved by skhash; not replacing it."
+            f"{path} exists and is not a directory saved by skhash (no manifest.json of "
+            "skhash's in it); not replacing it."
         )
     parent = path.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -304,6 +327,19 @@ class _Corrupt(ValueError):
     pass
 
 
+@contextlib.contextmanager
+def _manifest_fields(directory):
+    """Turn a field missing from ``directory``'s manifest, or of the wrong type, into
+    an error naming the file (rather than a bare ``KeyError: 'n_bits'``)."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise _Corrupt(
+            f"{Path(directory) / MANIFEST} lacks a field or holds one of the wrong type "
+            f"({type(exc).__name__}: {exc}); the file is damaged."
+        ) from exc
+
+
 def _read_manifest(directory, expected_format):
     directory = Path(directory)
     path = directory / MANIFEST
@@ -384,10 +420,18 @@ def _load_weights(directory, manifest):
 
 
 def _encoder_from(directory, manifest):
+    with _manifest_fields(directory):
+        return _encoder_from_fields(directory, manifest)
+
+
+def _encoder_from_fields(directory, manifest):
     from ._encoder import BinaryHashEncoder
     from ._inference import forward
 
-    params = dict(manifest.get("params") or {})
+    params = manifest.get("params") or {}
+    if not isinstance(params, dict):
+        raise TypeError(f"params is {type(params).__name__}, not an object")
+    params = dict(params)
     for name in ("hidden_layer_sizes", "nested_bits"):  # tuples, which JSON keeps as lists
         if isinstance(params.get(name), list):
             params[name] = tuple(params[name])
@@ -435,7 +479,8 @@ def load_encoder(path, *, verify=False):
         ``net_`` or ``history_``: it encodes with the numpy forward pass.
     """
     manifest = _read_manifest(path, _ENCODER_FORMAT)
-    _check_files(path, manifest.get("files"), verify)
+    with _manifest_fields(path):
+        _check_files(path, manifest.get("files"), verify)
     return _encoder_from(path, manifest)
 
 
@@ -445,14 +490,19 @@ def load_index(path, *, verify=False, mmap=True, cls=None):
     See :meth:`HashIndex.load <skhash.HashIndex.load>`; ``cls`` is the class to
     build (a subclass of ``HashIndex``; ``HashIndex`` if None).
     """
-    from sklearn.frozen import FrozenEstimator
-
     from ._index import HashIndex
 
     cls = HashIndex if cls is None else cls
 
     path = Path(path)
     manifest = _read_manifest(path, _INDEX_FORMAT)
+    with _manifest_fields(path):
+        return _index_from(path, manifest, verify, mmap, cls)
+
+
+def _index_from(path, manifest, verify, mmap, cls):
+    from sklearn.frozen import FrozenEstimator
+
     _check_files(path, manifest.get("files"), verify)
     encoder_manifest = _read_manifest(path / "encoder", _ENCODER_FORMAT)
     encoder = _encoder_from(path / "encoder", encoder_manifest)

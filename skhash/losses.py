@@ -50,8 +50,8 @@ def label_centroid_loss(embed, labels):
     The centre is the batch mean of the class, not a running mean or a fixed code:
     it needs no state, follows the network as it moves, and leaves *where* a class
     sits on the hypercube to the other terms, so it never fights RDMReg's target
-    distribution. Items with a negative label (unlabelled) are ignored, and so
-    are classes seen once in the batch (their centre is the item itself).
+    distribution. Items with a negative label (unlabelled) are ignored; the only
+    item of its class in the batch adds 0 to the mean (its centre is the item itself).
 
     Parameters
     ----------
@@ -75,6 +75,10 @@ def label_centroid_loss(embed, labels):
     sums.index_add_(0, inverse, embed)
     centres = sums / counts.unsqueeze(1).to(embed.dtype)
     return (embed - centres[inverse]).pow(2).mean()
+
+
+#: Nearest items by ``torch.cdist`` whose distances :func:`koleo_loss` computes again.
+_KOLEO_CANDIDATES = 8
 
 
 def koleo_loss(embed, eps=1e-3):
@@ -104,10 +108,16 @@ def koleo_loss(embed, eps=1e-3):
     n, n_bits = embed.shape
     if n < 2:
         return embed.sum() * 0.0
-    dist = torch.cdist(embed, embed)
-    dist = dist + torch.eye(n, dtype=dist.dtype, device=dist.device) * dist.max().detach() * 2
-    nearest = dist.min(dim=1).values / n_bits**0.5
-    return -torch.log(nearest + eps).mean()
+    # torch.cdist only chooses candidates: above 25 rows it takes a matrix product whose
+    # float32 rounding puts near-duplicates ~1e-3 apart, not 0, with wrong gradients;
+    # the candidates' distances are computed again directly
+    with torch.no_grad():
+        dist = torch.cdist(embed, embed).fill_diagonal_(float("inf"))
+        candidates = dist.topk(min(_KOLEO_CANDIDATES, n - 1), dim=1, largest=False).indices
+        exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
+        nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
+    nearest = (embed - embed[nearest_item]).norm(dim=1)
+    return -torch.log(nearest / n_bits**0.5 + eps).mean()
 
 
 def neighbor_contrastive_loss(anchors, positives, temperature=0.1):
@@ -153,7 +163,7 @@ def vertex_distance(embed):
     distance : float
         ``mean(|1 - |z||)``; 0 when every output is a hypercube vertex.
     """
-    return float((1 - embed.abs()).abs().mean())
+    return float(abs(1 - abs(embed)).mean())
 
 
 def _power_of_two_rescale(rows):

@@ -138,3 +138,18 @@ def test_bad_parameters_name_themselves_and_change_nothing(param, value):
         distances, ids = index.kneighbors(X[:2], n_neighbors=2)
         assert set(np.unique(ids)) <= set(index.ids_.tolist())
         assert np.all(np.diff(distances, axis=1) >= 0)
+
+
+@FEW
+@given(
+    param=st.sampled_from(["n_candidates", "asymmetric", "n_jobs"]),
+    value=st.sampled_from([0, 0.5, np.nan, "x", "yes", 1.5, None]),
+    rescore=st.sampled_from(["float16", None]),
+)
+def test_parameters_set_after_fit_are_checked_by_the_query(param, value, rescore):
+    index = fitted(rescore)
+    if value in HashIndex._parameter_constraints[param]:
+        return  # an allowed value (e.g. n_jobs=None)
+    index.set_params(**{param: value})
+    with pytest.raises(ValueError, match=f"The '{param}' parameter of HashIndex"):
+        index.kneighbors(QUERIES, n_neighbors=2)

@@ -596,3 +596,22 @@ def test_an_emptied_index_exports_to_faiss(X, encoder):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("asymmetric", [False, True])
+def test_a_frozen_encoder_fitted_on_a_dataframe_gets_its_column_names(X, asymmetric):
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    encoder = SimHash(n_bits=16, random_state=0).fit(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names"
+        index = HashIndex(encoder=FrozenEstimator(encoder), asymmetric=asymmetric).fit(df)
+        distances, ids = index.kneighbors(df.iloc[:5], 3)
+    plain = HashIndex(encoder=SimHash(n_bits=16, random_state=0), asymmetric=asymmetric).fit(X)
+    np.testing.assert_array_equal(ids, plain.kneighbors(X[:5], 3)[1])
+    # columns in another order are an error, not silently other features
+    for frozen in (encoder, BinaryHashEncoder(random_state=0, **FAST).fit(df)):
+        with pytest.raises(ValueError, match="feature names.*the encoder was fitted with"):
+            HashIndex(encoder=FrozenEstimator(frozen)).fit(df[df.columns[::-1]])

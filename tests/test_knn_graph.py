@@ -144,3 +144,17 @@ def test_cosine_puts_zero_rows_at_distance_one():
     )
     np.testing.assert_allclose(distances[0], np.where(zero, 1.0, want), atol=1e-6)
     assert np.all(np.diff(distances[0]) >= 0)  # ranked where distance 1 belongs
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_more_twins_than_candidates_are_listed_by_index(metric):
+    # 30 copies of one row, scattered, and k=5: every copy lists the five lowest-index
+    # other copies, as the scan breaks ties (the float64 re-search picked any five)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 10))
+    twins = np.sort(rng.choice(400, 30, replace=False))
+    X[twins] = X[twins[0]]
+    indices, distances = knn_graph(X, 5, metric=metric)
+    for i in twins:
+        np.testing.assert_array_equal(indices[i], [j for j in twins if j != i][:5])
+    np.testing.assert_array_equal(distances[twins], 0.0)

@@ -117,6 +117,31 @@ def test_koleo_single_row_is_zero_with_a_zero_gradient():
     torch.testing.assert_close(z.grad, torch.zeros(1, 4))
 
 
+def test_koleo_matches_its_formula_on_near_duplicates():
+    # above 25 rows torch.cdist takes a matrix product, whose float32 rounding puts
+    # near-duplicates (the items this term is for) ~1e-3 apart: value and gradient were off
+    g = gen(0)
+    base = torch.tanh(torch.randn(32, 64, generator=g))
+    z = torch.cat([base, base + 1e-4 * torch.randn(32, 64, generator=g)]).requires_grad_()
+    loss = koleo_loss(z)
+    (grad,) = torch.autograd.grad(loss, z)
+    # the docstring's formula in float64, pair by pair
+    ref = z.detach().double().requires_grad_()
+    with torch.no_grad():
+        pairwise = (ref[:, None] - ref[None]).norm(dim=2).fill_diagonal_(np.inf)
+    nearest = (ref - ref[pairwise.argmin(1)]).norm(dim=1) / 64**0.5
+    expected = -torch.log(nearest + 1e-3).mean()
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(grad.double(), ref.grad, rtol=1e-3, atol=1e-4)
+    # exact duplicates: the formula's -log(eps), a finite (zero) gradient
+    twins = torch.cat([base, base]).requires_grad_()
+    loss = koleo_loss(twins)
+    loss.backward()
+    assert loss.item() == pytest.approx(-math.log(1e-3), rel=1e-6)
+    assert torch.isfinite(twins.grad).all()
+
+
 def test_label_centroid_loss_hand_computed():
     z = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [0.0, 0.0]])
     labels = torch.tensor([0, 0, 1, -1])
@@ -138,6 +163,11 @@ def test_neighbor_contrastive_prefers_matching_pairs():
 def test_vertex_distance():
     assert vertex_distance(torch.tensor([[1.0, -1.0]])) == 0.0
     assert vertex_distance(torch.tensor([[0.0, 0.5]])) == pytest.approx(0.75)
+
+
+def test_vertex_distance_of_a_numpy_array():
+    # documented for numpy arrays too, e.g. encoder.embed(X); it called the tensor's .abs()
+    assert vertex_distance(np.array([[0.0, 0.5], [1.0, -1.0]])) == pytest.approx(0.375)
 
 
 def test_similarity_distillation_prefers_codes_that_keep_the_input_ranking():

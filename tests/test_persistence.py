@@ -181,6 +181,24 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path, saved):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.parametrize(
+    "manifest", ['{"name": "my web app", "start_url": "/"}', "{not json", "[]"]
+)
+def test_refuses_to_replace_a_foreign_directory_with_a_manifest_json(
+    tmp_path, encoder, saved, manifest
+):
+    # manifest.json is a common name (web apps, browser extensions): only skhash's counts
+    index, _ = saved
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "manifest.json").write_text(manifest)
+    (tmp_path / "app" / "index.html").write_text("keep me")
+    for save in (index.save, encoder.save):
+        with pytest.raises(FileExistsError, match="not a directory saved by skhash"):
+            save(tmp_path / "app")
+    assert (tmp_path / "app" / "index.html").read_text() == "keep me"
+    assert (tmp_path / "app" / "manifest.json").read_text() == manifest
+
+
 def edit_manifest(path, change):
     manifest = json.loads((path / "manifest.json").read_text())
     change(manifest)
@@ -212,6 +230,16 @@ def test_detects_altered_files_on_request(saved):
         HashIndex.load(path, verify=True)
 
 
+def test_encoder_load_verifies_on_request(tmp_path, encoder):
+    encoder.save(tmp_path / "enc")
+    weights = next(p for p in (tmp_path / "enc").iterdir() if p.name != "manifest.json")
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same size, other content
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        type(encoder).load(tmp_path / "enc", verify=True)
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [
@@ -232,6 +260,29 @@ def test_damaged_directories(saved, damage, match):
     damage(path)
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         HashIndex.load(path)
+
+
+@pytest.mark.parametrize(
+    "where, change",
+    [
+        ("", lambda m: m.pop("n_items")),
+        ("", lambda m: m.pop("params")),
+        ("", lambda m: m.pop("encoder")),
+        ("", lambda m: m.update(encoder=[])),
+        ("", lambda m: m["files"].update({"ids.npy": 3})),
+        ("encoder", lambda m: m.pop("n_features_in")),
+        ("encoder", lambda m: m.pop("n_bits")),
+        ("encoder", lambda m: m.update(n_features_in="ten")),
+        ("encoder", lambda m: m.update(hidden_layer_sizes=None)),
+        ("encoder", lambda m: m.update(params="n_bits=16")),
+    ],
+)
+def test_a_manifest_with_missing_or_malformed_fields_is_a_clear_error(saved, where, change):
+    _, path = saved
+    edit_manifest(path / where, change)
+    load = (lambda: load_encoder(path / where)) if where else (lambda: HashIndex.load(path))
+    with pytest.raises(ValueError, match="manifest.json lacks a field.*damaged"):
+        load()
 
 
 def test_loading_never_unpickles(saved, tmp_path):
