@@ -72,3 +72,40 @@ def test_grid_search_pipeline():
     assert search.best_score_ > 0.8
     assert search.best_score_ == search.cv_results_["mean_test_score"].max()
     assert np.mean(search.predict(X) == y) > 0.8
+
+
+def test_weights_distance_and_callable_as_scikit_learn():
+    bits = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1], [1, 1, 1, 1]], dtype=np.uint8)
+    y = ["a", "a", "b", "b"]
+    queries = np.array([[0, 0, 1, 1], [0, 1, 1, 1]], dtype=np.uint8)
+    uniform = HammingKNeighborsClassifier(n_neighbors=3).fit(bits, y)
+    # first query: rows 2 (d 0), 1 (d 1), 0 (d 2, before row 3 by index); second: 2, 3 (d 1), 1
+    np.testing.assert_allclose(uniform.predict_proba(queries), [[2 / 3, 1 / 3], [1 / 3, 2 / 3]])
+    distance = HammingKNeighborsClassifier(n_neighbors=3, weights="distance").fit(bits, y)
+    # an exact match votes alone; else 1/d: b 1 + 1, a 1/2
+    np.testing.assert_allclose(distance.predict_proba(queries), [[0, 1], [0.2, 0.8]])
+    np.testing.assert_array_equal(distance.predict(queries), ["b", "b"])
+    assert uniform.predict(queries[:1])[0] == "a"
+    gauss = HammingKNeighborsClassifier(n_neighbors=3, weights=lambda d: np.exp(-d))
+    proba = gauss.fit(bits, y).predict_proba(queries)
+    e = np.exp(-np.array([[0.0, 1, 2], [1, 1, 2]]))
+    expected_b = np.array([e[0, 0] / e[0].sum(), (e[1, 0] + e[1, 1]) / e[1].sum()])
+    np.testing.assert_allclose(proba[:, 1], expected_b)
+    # as scikit-learn's KNeighborsClassifier on the same neighbours
+    from sklearn.neighbors import KNeighborsClassifier
+
+    ref = KNeighborsClassifier(n_neighbors=3, weights="distance", metric="hamming")
+    np.testing.assert_allclose(ref.fit(bits, y).predict_proba(queries), [[0, 1], [0.2, 0.8]])
+
+
+def test_bad_weights_are_clear_errors():
+    bits = np.random.default_rng(0).integers(0, 2, (20, 8), dtype=np.uint8)
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="'weights'"):
+        HammingKNeighborsClassifier(weights="inverse").fit(bits, y)
+    clf = HammingKNeighborsClassifier(weights=lambda d: d[:, :1]).fit(bits, y)
+    with pytest.raises(ValueError, match="one weight per neighbour"):
+        clf.predict(bits[:3])
+    clf.set_params(weights="bogus")  # after fit: the query checks it again
+    with pytest.raises(ValueError, match="'weights'"):
+        clf.predict(bits[:3])

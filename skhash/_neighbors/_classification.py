@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._validation import fit_context
+from .._validation import Options, fit_context
 from ._base import HammingNeighborsBase, KNeighborsMixin
 
 __all__ = ["HammingKNeighborsClassifier"]
@@ -18,14 +18,22 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
 
     The index is the one of :class:`~skhash.HammingNeighbors` (same
     parameters, backends and neighbours); :meth:`predict` takes the majority
-    class of the ``n_neighbors`` nearest codes, so a ``Pipeline`` of an
-    encoder and this classifier can be scored and tuned by
-    :class:`~sklearn.model_selection.GridSearchCV`.
+    class of the ``n_neighbors`` nearest codes (or their vote weighted by
+    ``weights``), so a ``Pipeline`` of an encoder and this classifier can be
+    scored and tuned by :class:`~sklearn.model_selection.GridSearchCV`.
 
     Parameters
     ----------
     n_neighbors : int, default=5
         Number of neighbours voting, and returned by :meth:`kneighbors`.
+
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+        Weight of each neighbour's vote, as in
+        :class:`~sklearn.neighbors.KNeighborsClassifier`: ``"uniform"`` (or
+        None) one each; ``"distance"`` the inverse of its Hamming distance,
+        and a query with codes at distance 0 takes its vote from those
+        alone; a callable gets the ``(n_queries, n_neighbors)`` float array
+        of Hamming distances and returns weights of the same shape.
 
     algorithm : {"auto", "brute", "nndescent"}, default="auto"
         Exact popcount search or graph search; see
@@ -100,6 +108,41 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
     array(['a', 'b'], dtype='<U1')
     """
 
+    _parameter_constraints = {
+        **HammingNeighborsBase._parameter_constraints,
+        "weights": [Options(str, {"uniform", "distance"}), callable, None],
+    }
+    _query_parameters = (*HammingNeighborsBase._query_parameters, "weights")
+
+    def __init__(
+        self,
+        *,
+        n_neighbors=5,
+        weights="uniform",
+        algorithm="auto",
+        packed=False,
+        binarize=None,
+        n_neighbors_graph=24,
+        ef_search="auto",
+        n_trees=None,
+        n_iters=None,
+        n_jobs=None,
+        random_state=None,
+    ):
+        super().__init__(
+            n_neighbors=n_neighbors,
+            algorithm=algorithm,
+            packed=packed,
+            binarize=binarize,
+            n_neighbors_graph=n_neighbors_graph,
+            ef_search=ef_search,
+            n_trees=n_trees,
+            n_iters=n_iters,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.weights = weights
+
     @fit_context()
     def fit(self, X, y):
         """Index the codes ``X`` with their class labels ``y``.
@@ -129,7 +172,7 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
         return self
 
     def predict_proba(self, X=None):
-        """Class frequencies among the k nearest codes.
+        """Class frequencies among the k nearest codes, weighted by ``weights``.
 
         Parameters
         ----------
@@ -140,20 +183,42 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
         Returns
         -------
         proba : ndarray of shape (n_queries, n_classes)
-            Fraction of the neighbours in each class, columns in the order
-            of ``classes_``.
+            Share of the neighbours' (weighted) vote in each class, columns in
+            the order of ``classes_``.
         """
-        indices = self.kneighbors(X, return_distance=False)
+        distances, indices = self.kneighbors(X)
         labels = self._y[indices]
+        weights = self._vote_weights(distances.astype(np.float64))
         proba = np.zeros((labels.shape[0], self.classes_.shape[0]))
         rows = np.arange(labels.shape[0])
-        for column in labels.T:
-            proba[rows, column] += 1
-        proba /= labels.shape[1]
-        return proba
+        for column, weight in zip(labels.T, weights.T, strict=True):
+            proba[rows, column] += weight
+        total = proba.sum(axis=1, keepdims=True)
+        total[total == 0] = 1.0  # all weights 0 (a callable's): no vote, as scikit-learn
+        return proba / total
+
+    def _vote_weights(self, distances):
+        """Each neighbour's vote, ``(n_queries, n_neighbors)`` floats."""
+        if self.weights in (None, "uniform"):
+            return np.ones_like(distances)
+        if self.weights == "distance":
+            with np.errstate(divide="ignore"):
+                weights = 1.0 / distances
+            # codes at distance 0 outvote every other: they alone vote, one each
+            exact = np.isinf(weights)
+            rows = exact.any(axis=1)
+            weights[rows] = exact[rows]
+            return weights
+        weights = np.asarray(self.weights(distances), dtype=np.float64)
+        if weights.shape != distances.shape:
+            raise ValueError(
+                f"weights={self.weights!r} returned an array of shape {weights.shape} for "
+                f"distances of shape {distances.shape}; it must return one weight per neighbour."
+            )
+        return weights
 
     def predict(self, X=None):
-        """Majority class of the k nearest codes.
+        """Majority class of the k nearest codes (their vote weighted by ``weights``).
 
         Ties go to the class listed first in ``classes_``, as in
         :class:`~sklearn.neighbors.KNeighborsClassifier`.
