@@ -327,6 +327,8 @@ class HashIndex(BaseEstimator):
     codes_ : ndarray of shape (n_items, ceil(n_bits_ / 8)), uint8
         Packed codes, ``np.packbits`` order (the first bit is the most
         significant bit of byte 0).
+    n_items_ : int
+        Number of items indexed now (after any :meth:`add` and :meth:`remove`).
     vectors_ : ndarray of shape (n_items, n_features_in_) or None
         Unit-normalised rows for rescoring, of dtype ``rescore_``; a read-only
         memory map after :meth:`load`.

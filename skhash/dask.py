@@ -813,6 +813,14 @@ class DaskHashIndex(BaseEstimator):
             )
         if isinstance(X, da.Array):
             X = X.compute()
+        names = None
+        if self.encoder is not None and isinstance(X, pd.DataFrame):
+            from ._index import _inner_encoder
+
+            # the encoder's columns, in its order (check_array drops the names), and
+            # the names passed on with the rows so that the encoder sees them
+            _check_frame(X, _inner_encoder(self.encoder), "X")
+            names = np.asarray(X.columns, dtype=object)
         if self.asymmetric:
             from ._index import _inner_encoder, _values_before_threshold
 
@@ -824,15 +832,25 @@ class DaskHashIndex(BaseEstimator):
                 raise ValueError(
                     f"X has {X.shape[1]} features, but the encoder was fitted on {n_features}."
                 )
-            words = _values_before_threshold(self.encoder, state, X, self.n_bits_)
+            words = _values_before_threshold(self.encoder, state, X, self.n_bits_, names)
             words = np.ascontiguousarray(words, dtype=np.float32)
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
         elif self.encoder is not None:
+            from ._index import _inner_encoder, _with_feature_names
+
             # float32 as the shards were encoded (and HashIndex encodes)
             X = check_array(X, dtype=np.float32, ensure_all_finite=True)
             # _pack_block: encoders without packbits (PCAITQ, SimHash) too
-            words = as_words(_cut_prefix(_pack_block(X, self.encoder), self.n_bits_))
+            rows = _with_feature_names(_inner_encoder(self.encoder), X, names)
+            packed = _pack_block(rows, self.encoder)
+            if packed.shape[1] != self._source_bytes:  # an encoder swapped or refitted
+                raise ValueError(
+                    f"The encoder gives codes of {packed.shape[1]} bytes per row, but the "
+                    f"index was built from codes of {self._source_bytes}: fit the index "
+                    "again after changing or refitting its encoder."
+                )
+            words = as_words(_cut_prefix(packed, self.n_bits_))
             if self.vectors_ is not None and query_vectors is None:
                 query_vectors = X
         else:
@@ -886,6 +904,12 @@ class DaskHashIndex(BaseEstimator):
         """
         check_is_fitted(self)
         self._validate_params()
+        if self.n_candidates is not None and self.vectors_ is None:  # set after fit
+            raise ValueError(
+                f"n_candidates={self.n_candidates} asks for rescoring, but this index holds "
+                "no rescoring vectors: fit it again with vectors= (or encoder=), or set "
+                "n_candidates=None."
+            )
         n_total = int(self.id_ranges_[:, 2].sum())
         validate_params(
             {

@@ -194,7 +194,11 @@ def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_tempera
     ----------
     embed : torch.Tensor of shape (batch, n_bits)
     inputs : torch.Tensor of shape (batch, n_features)
-    temperature, teacher_temperature : float
+    temperature : float, default=0.1
+        The student's temperature, per bit (the logits are divided by
+        ``n_bits * temperature``).
+    teacher_temperature : float, default=0.05
+        The teacher's temperature on cosine similarities.
 
     Returns
     -------

@@ -20,8 +20,10 @@ def sample_hypercube(shape, sparsity=0.5, generator=None, device=None, dtype=tor
         Probability of a coordinate being -1. ``0.5`` gives uniform vertices.
     generator : torch.Generator, default=None
         Source of randomness.
-    device, dtype : optional
-        Placement and type of the result.
+    device : torch.device or str, default=None
+        Placement of the result; None is torch's default device.
+    dtype : torch.dtype, default=torch.float32
+        Type of the result.
 
     Returns
     -------
@@ -58,8 +60,8 @@ def sample_projections(
         ``n_dims``.
     generator : torch.Generator, default=None
         Source of randomness.
-    device : optional
-        Placement of the result.
+    device : torch.device or str, default=None
+        Placement of the result; None is torch's default device.
 
     Returns
     -------

@@ -447,6 +447,57 @@ def test_add_checks_the_width_names_it_and_adds_nothing_empty(dask_client):
         index.add(da.from_array(codes[2:4], chunks=2))
 
 
+def test_query_frames_must_have_the_encoders_columns(dask_client, digits):
+    # an encoder fitted on a DataFrame: query frames are checked against its columns (as
+    # HashIndex checks them), not encoded position by position whatever their order
+    import warnings
+
+    X, _ = digits
+    columns = [f"p{i}" for i in range(64)]
+    frame = pd.DataFrame(X[:930], columns=columns)
+    queries = frame[900:]
+    for encoder in (
+        BinaryHashEncoder(random_state=0, **FAST).fit(frame[:300]),
+        PCAITQ(n_bits=16, random_state=0).fit(frame[:600]),
+    ):
+        for asymmetric in (False, True):
+            index = DaskHashIndex(encoder=encoder, asymmetric=asymmetric)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # arrays on the workers
+                index.fit(da.from_array(X[:900], chunks=300))
+            single = HashIndex(
+                encoder=FrozenEstimator(encoder), rescore=None, asymmetric=asymmetric
+            ).fit(frame[:900])
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)  # the names reach the encoder
+                got = index.kneighbors(queries, 5)
+            for a, b in zip(got, single.kneighbors(queries, 5), strict=True):
+                np.testing.assert_array_equal(a, b)
+            with pytest.raises(ValueError, match="feature_names_in_"):
+                index.kneighbors(queries[columns[::-1]], 5)
+
+
+def test_query_parameters_set_after_fit_are_checked_again(dask_client, digits):
+    X, _ = digits
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (200, 16), np.uint8), axis=1)
+    index = DaskHashIndex().fit(da.from_array(codes, chunks=100))
+    # fit refuses n_candidates without vectors; set afterwards, it must not be ignored
+    index.set_params(n_candidates=10)
+    with pytest.raises(ValueError, match="n_candidates=10 .*no rescoring vectors"):
+        index.kneighbors(codes[:2], 3)
+    index.set_params(n_candidates=None)
+    assert index.kneighbors(codes[:2], 3)[0].dtype == np.int32
+    # an encoder swapped (or refitted) after fit must give codes of the indexed width
+    encoder = SimHash(n_bits=16, random_state=0).fit(X)
+    index = DaskHashIndex(encoder=encoder).fit(da.from_array(X[:600], chunks=200))
+    expected = index.kneighbors(X[:3], 3)
+    index.set_params(encoder=SimHash(n_bits=8, random_state=0).fit(X))
+    with pytest.raises(ValueError, match="1 bytes per row.*2"):
+        index.kneighbors(X[:3], 3)
+    index.set_params(encoder=encoder)
+    np.testing.assert_array_equal(index.kneighbors(X[:3], 3)[1], expected[1])
+
+
 # --------------------------------------------------------------------------- asymmetric
 
 
