@@ -910,9 +910,10 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ``n_features_in_`` (and ``feature_names_in_`` if it had them); no
             ``net_`` or ``history_``.
         """
+        from ._baselines import _of_class
         from ._persistence import load_encoder
 
-        return load_encoder(path, verify=verify)
+        return _of_class(load_encoder(path, verify=verify), cls, path)
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names, ``binaryhashencoder0`` to ``binaryhashencoder{n_bits - 1}``.

@@ -156,6 +156,16 @@ def _module_state(encoder):
     return state
 
 
+def _linear_state(encoder):
+    """Copies of a SimHash's or PCAITQ's arrays (None for other encoders): what
+    :meth:`HashIndex.save` compares, as a shared encoder may be refitted later."""
+    from ._baselines import PCAITQ, SimHash
+
+    if type(encoder) not in (SimHash, PCAITQ):
+        return None
+    return {"mean": encoder.mean_.copy(), "projection": encoder.projection_.copy()}
+
+
 def _unit_rows(X, dtype=np.float32):
     """Rows scaled to unit length, in ``dtype``; zero rows stay zero (cosine distance 1 to all).
 
@@ -572,6 +582,7 @@ class HashIndex(BaseEstimator):
             self.encoder_ = encoder.fit(X) if y is None else encoder.fit(X, y)
         self._check_encoder_feature_names()
         self._network_state = _module_state(_inner_encoder(self.encoder_))
+        self._linear_state = _linear_state(_inner_encoder(self.encoder_))
         self._check_asymmetric()
         code_bits = self._n_bits_of(X[:1])
         if self.prefix_bits is not None and self.prefix_bits > code_bits:

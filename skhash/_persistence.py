@@ -5,6 +5,7 @@ A saved object is a directory::
     manifest.json           format, format version, skhash version, parameters,
                             bit order, n_bits, and the size and SHA-256 of every file
     weights.safetensors     the encoder network (``weights/<name>.npy`` without safetensors)
+    mean.npy, projection.npy                 (SimHash or PCAITQ instead of a network)
     ids.npy, codes.npy, vectors.npy          (an index; the encoder in ``encoder/``)
 
 Loading reads JSON, safetensors and ``.npy`` files with ``allow_pickle=False``: it
@@ -39,6 +40,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 BIT_ORDER = "numpy.packbits, big: bit 0 of a code is the most significant bit of byte 0"
 _ENCODER_FORMAT = "skhash.BinaryHashEncoder"
+_LINEAR_FORMAT = "skhash.LinearHash"  # SimHash, PCAITQ: codes (X - mean) @ projection > 0
+_ENCODER_FORMATS = (_ENCODER_FORMAT, _LINEAR_FORMAT)
 _INDEX_FORMAT = "skhash.HashIndex"
 _MAX_MANIFEST_BYTES = 16 << 20
 _INDEX_PARAMS = (
@@ -128,7 +131,7 @@ def _saved_by_skhash(path):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(content, dict) and content.get("format") in (
-        _ENCODER_FORMAT,
+        *_ENCODER_FORMATS,
         _INDEX_FORMAT,
     )
 
@@ -174,14 +177,43 @@ def _fitted_teacher_temperature(encoder):
     return None if value is None else float(value)
 
 
+def _linear_manifest_and_files(encoder, directory, prefix=""):
+    """Write a SimHash's or PCAITQ's arrays into ``directory``; return its manifest."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(encoder)
+    params = {k: _jsonable(k, v) for k, v in encoder.get_params(deep=False).items()}
+    names = getattr(encoder, "feature_names_in_", None)
+    files = {}
+    # their dtype is kept: float32 and float64 projections threshold rows differently
+    _save_npy(directory, "mean.npy", encoder.mean_, files, prefix)
+    _save_npy(directory, "projection.npy", encoder.projection_, files, prefix)
+    return {
+        "format": _LINEAR_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "skhash_version": _skhash_version(),
+        "class": type(encoder).__name__,
+        "params": params,
+        "n_bits": int(encoder.projection_.shape[1]),
+        "bit_order": BIT_ORDER,
+        "n_features_in": int(encoder.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "files": files,
+    }
+
+
 def _encoder_manifest_and_files(encoder, directory, prefix=""):
     """Write the encoder's arrays into ``directory``; return its manifest (files included)."""
+    from ._baselines import PCAITQ, SimHash
     from ._index import _module_state
 
+    if type(encoder) in (SimHash, PCAITQ):
+        return _linear_manifest_and_files(encoder, directory, prefix)
     state = _module_state(encoder)
     if state is None:
         raise TypeError(
-            f"Only a fitted BinaryHashEncoder can be saved, got {type(encoder).__name__}."
+            "Only a fitted BinaryHashEncoder, SimHash or PCAITQ can be saved, got "
+            f"{type(encoder).__name__}."
         )
     params = {k: _jsonable(k, v) for k, v in encoder.get_params(deep=False).items()}
     sizes = getattr(encoder, "hidden_layer_sizes_", None)
@@ -224,12 +256,13 @@ def _encoder_manifest_and_files(encoder, directory, prefix=""):
 
 
 def save_encoder(encoder, path):
-    """Save a fitted :class:`~skhash.BinaryHashEncoder` to the directory ``path``.
+    """Save a fitted encoder to the directory ``path``.
 
     Parameters
     ----------
-    encoder : BinaryHashEncoder
-        A fitted encoder (its network state, ``module_state_``, is saved).
+    encoder : BinaryHashEncoder, SimHash or PCAITQ
+        A fitted encoder (a network's state, ``module_state_``, or a linear
+        hash's ``mean_`` and ``projection_``, is saved).
     path : str or path-like
         Target directory, replaced atomically if it holds a saved skhash object.
     """
@@ -255,18 +288,21 @@ def save_index(index, path):
     from sklearn.frozen import FrozenEstimator
     from sklearn.utils.validation import check_is_fitted
 
-    from ._index import _inner_encoder, _module_state
+    from ._index import _inner_encoder, _linear_state, _module_state
 
     check_is_fitted(index)
     state = index._state  # one consistent snapshot
     params = {k: _jsonable(k, getattr(index, k)) for k in _INDEX_PARAMS}
     encoder = _inner_encoder(index.encoder_)
-    if not _same_state(_module_state(encoder), index._network_state):
+    made_codes = _same_state(_module_state(encoder), index._network_state)
+    if hasattr(index, "_linear_state"):  # not on an index pickled before it existed
+        made_codes = made_codes and _same_state(_linear_state(encoder), index._linear_state)
+    if not made_codes:
         # a FrozenEstimator shares the user's encoder: refitted, its weights are not
         # those that made the codes, and the saved index would answer with the wrong ones
         raise ValueError(
             "The index's encoder was refitted after the index was built (a "
-            "FrozenEstimator shares it): its network no longer made the stored codes. "
+            "FrozenEstimator shares it): its weights no longer made the stored codes. "
             "Fit the index again, or save it before refitting the encoder."
         )
 
@@ -341,6 +377,7 @@ def _manifest_fields(directory):
 
 
 def _read_manifest(directory, expected_format):
+    """The manifest of ``directory``, checked; ``expected_format`` is one or a tuple."""
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
@@ -351,9 +388,10 @@ def _read_manifest(directory, expected_format):
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _Corrupt(f"{path} is not valid JSON ({exc}); the file is damaged.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != expected_format:
+    expected = expected_format if isinstance(expected_format, tuple) else (expected_format,)
+    if not isinstance(manifest, dict) or manifest.get("format") not in expected:
         found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ValueError(f"{directory} holds {found!r}, not a saved {expected_format}.")
+        raise ValueError(f"{directory} holds {found!r}, not a saved {' or '.join(expected)}.")
     version = manifest.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise _Corrupt(f"{path} has no valid format_version.")
@@ -421,17 +459,55 @@ def _load_weights(directory, manifest):
 
 def _encoder_from(directory, manifest):
     with _manifest_fields(directory):
+        if manifest["format"] == _LINEAR_FORMAT:
+            return _linear_encoder_from_fields(directory, manifest)
         return _encoder_from_fields(directory, manifest)
+
+
+def _saved_params(directory, manifest):
+    params = manifest.get("params") or {}
+    if not isinstance(params, dict):
+        raise TypeError(f"params is {type(params).__name__}, not an object")
+    return dict(params)
+
+
+def _linear_encoder_from_fields(directory, manifest):
+    from ._baselines import PCAITQ, SimHash
+
+    classes = {"SimHash": SimHash, "PCAITQ": PCAITQ}
+    if manifest["class"] not in classes:
+        raise _Corrupt(f"{directory}: unknown linear hash class {manifest['class']!r}.")
+    try:
+        encoder = classes[manifest["class"]](**_saved_params(directory, manifest))
+    except TypeError as exc:
+        raise ValueError(
+            f"{directory}: the saved encoder parameters do not fit this skhash ({exc})."
+        ) from None
+    n_features, n_bits = manifest["n_features_in"], manifest["n_bits"]
+    mean = _load_npy(Path(directory) / "mean.npy")
+    projection = _load_npy(Path(directory) / "projection.npy")
+    if (
+        mean.dtype not in (np.float32, np.float64)
+        or projection.dtype != mean.dtype
+        or mean.shape != (n_features,)
+        or projection.shape != (n_features, n_bits)
+    ):
+        raise _Corrupt(
+            f"{directory}: mean.npy and projection.npy must be float arrays of one dtype "
+            f"with shapes ({n_features},) and ({n_features}, {n_bits})."
+        )
+    encoder.mean_, encoder.projection_ = mean, projection
+    encoder.n_features_in_ = n_features
+    if manifest.get("feature_names_in") is not None:
+        encoder.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    return encoder
 
 
 def _encoder_from_fields(directory, manifest):
     from ._encoder import BinaryHashEncoder
     from ._inference import forward
 
-    params = manifest.get("params") or {}
-    if not isinstance(params, dict):
-        raise TypeError(f"params is {type(params).__name__}, not an object")
-    params = dict(params)
+    params = _saved_params(directory, manifest)
     for name in ("hidden_layer_sizes", "nested_bits"):  # tuples, which JSON keeps as lists
         if isinstance(params.get(name), list):
             params[name] = tuple(params[name])
@@ -474,11 +550,12 @@ def load_encoder(path, *, verify=False):
 
     Returns
     -------
-    encoder : BinaryHashEncoder
-        Fitted (``module_state_``, ``hidden_layer_sizes_``, ``n_features_in_``), without
-        ``net_`` or ``history_``: it encodes with the numpy forward pass.
+    encoder : BinaryHashEncoder, SimHash or PCAITQ
+        The class saved. A BinaryHashEncoder is fitted (``module_state_``,
+        ``hidden_layer_sizes_``, ``n_features_in_``) without ``net_`` or
+        ``history_``: it encodes with the numpy forward pass.
     """
-    manifest = _read_manifest(path, _ENCODER_FORMAT)
+    manifest = _read_manifest(path, _ENCODER_FORMATS)
     with _manifest_fields(path):
         _check_files(path, manifest.get("files"), verify)
     return _encoder_from(path, manifest)
@@ -503,8 +580,10 @@ def load_index(path, *, verify=False, mmap=True, cls=None):
 def _index_from(path, manifest, verify, mmap, cls):
     from sklearn.frozen import FrozenEstimator
 
+    from ._index import _linear_state
+
     _check_files(path, manifest.get("files"), verify)
-    encoder_manifest = _read_manifest(path / "encoder", _ENCODER_FORMAT)
+    encoder_manifest = _read_manifest(path / "encoder", _ENCODER_FORMATS)
     encoder = _encoder_from(path / "encoder", encoder_manifest)
 
     n_items, n_bits = manifest["n_items"], manifest["n_bits"]
@@ -541,7 +620,8 @@ def _index_from(path, manifest, verify, mmap, cls):
     except TypeError as exc:
         raise ValueError(f"{path}: the saved index parameters do not fit ({exc}).") from None
     index.encoder_ = fitted
-    index._network_state = encoder.module_state_
+    index._network_state = getattr(encoder, "module_state_", None)
+    index._linear_state = _linear_state(encoder)
     index.n_bits_ = n_bits
     index.n_features_in_ = manifest["n_features_in"]
     if manifest.get("feature_names_in") is not None:

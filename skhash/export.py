@@ -115,7 +115,7 @@ def _check_vectors(vectors, n_rows, name="vectors"):
 
 def _check_query_vectors(vectors, n_rows):
     vectors = np.asarray(vectors)
-    if vectors.dtype.kind not in "fi":
+    if vectors.dtype.kind not in "fiu":
         raise ValueError(f"query_vectors must be numeric, got dtype {vectors.dtype}.")
     if vectors.ndim != 2 or vectors.shape[0] != n_rows or vectors.shape[1] == 0:
         raise ValueError(

@@ -458,3 +458,17 @@ def test_empty_codes_give_an_empty_table(pg_connection, table):
     codes, ids, _ = _data(5, 16)
     to_pgvector(pg_connection, table, codes=codes, ids=ids, n_bits=16, if_exists="append")
     assert _count(pg_connection, table) == 5
+
+
+def test_query_vectors_of_any_numeric_dtype(pg_connection, table):
+    # unsigned integers are numbers too: rescored as their float values
+    codes, ids, vectors = _data(30, 16, seed=8, n_dims=4)
+    to_pgvector(pg_connection, table, codes=codes, ids=ids, n_bits=16, vectors=vectors)
+    query = np.random.default_rng(0).integers(0, 256, (3, 4)).astype(np.uint8)
+    kwargs = dict(query_codes=codes[:3], n_bits=16, n_neighbors=5, n_candidates=3)
+    got = pgvector_kneighbors(pg_connection, table, query_vectors=query, **kwargs)
+    want = pgvector_kneighbors(pg_connection, table, query_vectors=query.astype(float), **kwargs)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+    with pytest.raises(ValueError, match="numeric, got dtype bool"):
+        pgvector_kneighbors(pg_connection, table, query_vectors=query > 9, **kwargs)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
 
-from skhash import BinaryHashEncoder, SimHash
+from skhash import PCAITQ, BinaryHashEncoder, SimHash
 from skhash._index import HashIndex
 from skhash._inference import forward
 from skhash._persistence import FORMAT_VERSION, load_encoder, save_encoder
@@ -306,9 +306,11 @@ class _Boom:
         return (open, (self.path, "w"))
 
 
-def test_only_network_encoders_and_plain_parameters_are_saved(tmp_path, X, encoder):
-    index = HashIndex(encoder=SimHash(n_bits=16, random_state=0)).fit(X)
-    with pytest.raises(TypeError, match="BinaryHashEncoder"):
+def test_only_skhash_encoders_and_plain_parameters_are_saved(tmp_path, X, encoder):
+    from sklearn.preprocessing import Binarizer
+
+    index = HashIndex(encoder=Binarizer(threshold=0.0)).fit(X)  # 0/1 bits: an encoder
+    with pytest.raises(TypeError, match="BinaryHashEncoder, SimHash or PCAITQ"):
         index.save(tmp_path / "a")
     index = HashIndex(encoder=FrozenEstimator(encoder), random_state=np.random.RandomState(0)).fit(
         X
@@ -363,6 +365,19 @@ def test_save_refuses_an_index_whose_shared_encoder_was_refitted(tmp_path, X, Q)
     assert_same_answers(HashIndex.load(path), index, Q)  # the saved index is untouched
 
 
+def test_save_refuses_an_index_whose_shared_linear_hash_was_refitted(tmp_path, X):
+    hasher = PCAITQ(n_bits=16, random_state=0).fit(X)
+    index = HashIndex(encoder=FrozenEstimator(hasher), rescore=None).fit(X)
+    index.save(tmp_path / "index")
+    codes = index.codes_.copy()
+    hasher.fit(X[: len(X) // 2])  # the FrozenEstimator shares it
+    with pytest.raises(ValueError, match="refitted after the index was built"):
+        index.save(tmp_path / "index")
+    np.testing.assert_array_equal(HashIndex.load(tmp_path / "index").codes_, codes)
+    del index._linear_state  # an index pickled before the check: saved as before
+    index.save(tmp_path / "old")
+
+
 def test_tuples_the_default_encoder_and_subclasses_round_trip(tmp_path, X):
     encoder = BinaryHashEncoder(random_state=0, nested_bits=(8,), **FAST).fit(X)
     HashIndex(encoder=FrozenEstimator(encoder)).fit(X).save(tmp_path / "a")
@@ -378,3 +393,46 @@ def test_tuples_the_default_encoder_and_subclasses_round_trip(tmp_path, X):
     index.save(tmp_path / "b")
     again = MyIndex.load(tmp_path / "b")
     assert type(again) is MyIndex and again.encoder is None and again.rescore_ is None
+
+
+@pytest.mark.parametrize("cls", [SimHash, PCAITQ])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_hashes_round_trip_alone_and_in_an_index(tmp_path, X, Q, cls, dtype):
+    hasher = cls(n_bits=20, random_state=0).fit(X.astype(dtype))
+    hasher.save(tmp_path / "h")
+    loaded = cls.load(tmp_path / "h", verify=True)
+    assert type(loaded) is cls and loaded.get_params() == hasher.get_params()
+    for name in ("mean_", "projection_"):
+        got, want = getattr(loaded, name), getattr(hasher, name)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(loaded.transform(Q), hasher.transform(Q))
+    np.testing.assert_array_equal(loaded.embed(Q), hasher.embed(Q))
+    other = PCAITQ if cls is SimHash else SimHash
+    with pytest.raises(ValueError, match=f"holds a saved {cls.__name__}, not a {other.__name__}"):
+        other.load(tmp_path / "h")
+    with pytest.raises(ValueError, match="not a BinaryHashEncoder"):
+        BinaryHashEncoder.load(tmp_path / "h")
+
+    for encoder in (cls(n_bits=20, random_state=0), FrozenEstimator(hasher)):
+        index = HashIndex(encoder=encoder, asymmetric=True).fit(X, ids=np.arange(len(X)) * 3)
+        index.save(tmp_path / "ix")
+        again = HashIndex.load(tmp_path / "ix", verify=True)
+        assert_same_answers(index, again, Q)
+        np.testing.assert_array_equal(again.codes_, index.codes_)
+        assert type(again.encoder_) is type(index.encoder_)
+
+
+def test_damaged_linear_hash_files_are_clear_errors(tmp_path, X):
+    SimHash(n_bits=12, random_state=0).fit(X).save(tmp_path / "h")
+    np.save(tmp_path / "h" / "projection.npy", np.zeros((10, 11)))  # another shape
+    manifest = json.loads((tmp_path / "h" / "manifest.json").read_text())
+    size = (tmp_path / "h" / "projection.npy").stat().st_size
+    manifest["files"]["projection.npy"]["size"] = size  # consistent sizes: the shape is caught
+    (tmp_path / "h" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="shapes"):
+        SimHash.load(tmp_path / "h")
+    manifest["class"] = "LSH"
+    (tmp_path / "h" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="unknown linear hash class 'LSH'"):
+        SimHash.load(tmp_path / "h")
