@@ -793,6 +793,8 @@ class HashIndex(BaseEstimator):
                 return weighted, candidates
         else:
             codes = self._encode(X)
+            # the searcher was built with the n_jobs of its time; set_params may follow
+            state.searcher.n_jobs = self.n_jobs
             hamming, candidates = state.searcher.kneighbors(codes, n_neighbors=k_cand)
             if not rescoring:
                 return hamming, candidates

@@ -4,9 +4,24 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import sys
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 
 __all__ = ["numba_threads", "resolve_n_jobs"]
+
+# numba's workqueue threading layer (where neither OpenMP nor TBB is installed) aborts
+# the process when two threads launch parallel kernels at once; a launch already uses
+# every thread, so they take turns. Reentrant: blocks may nest in one thread.
+_WORKQUEUE_LOCK = threading.RLock()
+
+
+def _launch_lock(numba):
+    """The lock parallel launches need, or a no-op where the layer is thread-safe."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet: the layer is chosen at the first
+        return _WORKQUEUE_LOCK
+    return _WORKQUEUE_LOCK if layer == "workqueue" else nullcontext()
 
 
 def resolve_n_jobs(n_jobs):
@@ -28,7 +43,9 @@ def numba_threads(n_jobs):
     numba's OpenMP threading layer sets the process-wide OpenMP thread count,
     which torch shares: a query would otherwise change how many threads (and so
     which floating-point reduction order) a later ``fit`` of an encoder uses.
-    torch's count is restored on exit; torch is never imported here.
+    torch's count is restored on exit; torch is never imported here. Under
+    numba's workqueue layer, which is not thread-safe, blocks in different
+    threads run one at a time (OpenMP and TBB run them concurrently).
 
     Yields
     ------
@@ -41,10 +58,11 @@ def numba_threads(n_jobs):
     torch_threads = torch.get_num_threads() if torch is not None else None
     previous = numba.get_num_threads()
     n_threads = resolve_n_jobs(n_jobs)
-    numba.set_num_threads(n_threads)
-    try:
-        yield n_threads
-    finally:
-        numba.set_num_threads(previous)
-        if torch_threads is not None and torch.get_num_threads() != torch_threads:
-            torch.set_num_threads(torch_threads)
+    with _launch_lock(numba):
+        numba.set_num_threads(n_threads)
+        try:
+            yield n_threads
+        finally:
+            numba.set_num_threads(previous)
+            if torch_threads is not None and torch.get_num_threads() != torch_threads:
+                torch.set_num_threads(torch_threads)

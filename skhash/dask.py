@@ -884,7 +884,8 @@ class DaskHashIndex(BaseEstimator):
         ----------
         X : array-like
             Queries, in memory: features when ``encoder`` is set (encoded on the
-            client), else packed uint8 codes of the index's width.
+            client; a pandas DataFrame must have the encoder's ``feature_names_in_``,
+            in its order), else packed uint8 codes of the index's width.
         n_neighbors : int, default=10
             Neighbours per query, at most the number of indexed rows.
         return_distance : bool, default=True

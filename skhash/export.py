@@ -375,8 +375,8 @@ def to_pgvector(
         CREATE INDEX ON <table> USING hnsw (code bit_hamming_ops)
             WITH (m = <m>, ef_construction = <ef_construction>);  -- hnsw=True
 
-    Rows are loaded with one binary ``COPY`` per block of 65,536 rows. All of
-    it runs in one transaction (a savepoint when ``connection`` is already in
+    Rows are loaded with one binary ``COPY``, sent in blocks of 65,536 rows. All
+    of it runs in one transaction (a savepoint when ``connection`` is already in
     one): any error — a duplicate id, a dropped connection, a bad value —
     rolls everything back and leaves the database as it was.
 

@@ -615,3 +615,19 @@ def test_a_frozen_encoder_fitted_on_a_dataframe_gets_its_column_names(X, asymmet
     for frozen in (encoder, BinaryHashEncoder(random_state=0, **FAST).fit(df)):
         with pytest.raises(ValueError, match="feature names.*the encoder was fitted with"):
             HashIndex(encoder=FrozenEstimator(frozen)).fit(df[df.columns[::-1]])
+
+
+@pytest.mark.parametrize("rescore", [None, "float16"])
+def test_n_jobs_set_after_fit_is_the_one_queries_use(monkeypatch, rescore):
+    import skhash._threads
+
+    X = np.random.default_rng(0).standard_normal((300, 12)).astype(np.float32)
+    index = HashIndex(encoder=SimHash(n_bits=16, random_state=0), rescore=rescore, n_jobs=1)
+    before = index.fit(X).kneighbors(X[:5], 3)
+    used = []
+    resolve = skhash._threads.resolve_n_jobs
+    monkeypatch.setattr(skhash._threads, "resolve_n_jobs", lambda n: used.append(n) or resolve(n))
+    after = index.set_params(n_jobs=-1).kneighbors(X[:5], 3)
+    assert used and set(used) == {-1}
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,5 +1,9 @@
 """HashIndex under concurrent use: queries in threads while add/remove/save run (Atomic)."""
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -87,3 +91,41 @@ def test_queries_in_threads_see_whole_states_while_writing_and_saving(
     assert len(seen) == 48 and None not in seen
     assert saved == [True] * 3
     assert index.ids_.tolist() == states[0][0].tolist()
+
+
+def test_queries_in_threads_under_numbas_workqueue_layer(tmp_path):
+    """numba's workqueue layer (no OpenMP, no TBB) aborts the process on concurrent
+    parallel launches: queries from several threads take turns there."""
+    script = tmp_path / "queries.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import threading
+            import numba
+            import numpy as np
+            from skhash import HashIndex, SimHash
+
+            X = np.random.default_rng(0).standard_normal((3000, 16)).astype(np.float32)
+            index = HashIndex(encoder=SimHash(n_bits=32, random_state=0)).fit(X)
+            expected = index.kneighbors(X[:20], 5)
+
+            def query():
+                for _ in range(100):
+                    got = index.kneighbors(X[:20], 5)
+                    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+            threads = [threading.Thread(target=query) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            print(numba.threading_layer())
+            """
+        )
+    )
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue"]
