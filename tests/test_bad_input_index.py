@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skhash import HashIndex, SimHash
+from skhash._validation import validate_parameter_constraints
 from tests.test_bad_input import EXPECTED, N_FEATURES, bad_arrays
 
 FEW = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
@@ -148,8 +149,17 @@ def test_bad_parameters_name_themselves_and_change_nothing(param, value):
 )
 def test_parameters_set_after_fit_are_checked_by_the_query(param, value, rescore):
     index = fitted(rescore)
-    if value in HashIndex._parameter_constraints[param]:
-        return  # an allowed value (e.g. n_jobs=None)
+    try:  # an allowed value (n_candidates=1.5, n_jobs=None) must give a working query
+        validate_parameter_constraints(
+            {param: HashIndex._parameter_constraints[param]}, {param: value}, "HashIndex"
+        )
+        allowed = True
+    except ValueError:
+        allowed = False
     index.set_params(**{param: value})
-    with pytest.raises(ValueError, match=f"The '{param}' parameter of HashIndex"):
-        index.kneighbors(QUERIES, n_neighbors=2)
+    if allowed:
+        distances, ids = index.kneighbors(QUERIES, n_neighbors=2)
+        assert np.all(np.diff(distances, axis=1) >= 0)
+    else:
+        with pytest.raises(ValueError, match=f"The '{param}' parameter of HashIndex"):
+            index.kneighbors(QUERIES, n_neighbors=2)
