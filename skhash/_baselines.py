@@ -11,17 +11,13 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._persistence import EncoderFilesMixin
 from ._validation import Interval, fit_context
 
 
-def _of_class(loaded, cls, path):
-    """``loaded`` if it is a ``cls``, else a clear error (a PCAITQ read by SimHash.load)."""
-    if not isinstance(loaded, cls):
-        raise ValueError(f"{path} holds a saved {type(loaded).__name__}, not a {cls.__name__}.")
-    return loaded
-
-
-class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _LinearHash(
+    EncoderFilesMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Codes are ``(X - mean_) @ projection_ > 0``."""
 
     _parameter_constraints = {
@@ -80,43 +76,6 @@ class _LinearHash(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         codes : ndarray of shape (n_samples, n_bits), uint8
         """
         return (self.embed(X) > 0).astype(np.uint8)
-
-    def save(self, path):
-        """Save the fitted hash to the directory ``path``, without pickle.
-
-        A JSON manifest and ``mean_`` and ``projection_`` as ``.npy`` files (their
-        dtype kept, so the loaded hash gives the same codes); an existing
-        directory saved by skhash is replaced atomically.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Target directory.
-        """
-        from ._persistence import save_encoder
-
-        check_is_fitted(self)
-        save_encoder(self, path)
-
-    @classmethod
-    def load(cls, path, *, verify=False):
-        """Load a hash written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Directory written by :meth:`save`.
-        verify : bool, default=False
-            Also check every file's SHA-256 (sizes are always checked).
-
-        Returns
-        -------
-        hash : SimHash or PCAITQ
-            Fitted, of the class it was saved as (which must be ``cls``).
-        """
-        from ._persistence import load_encoder
-
-        return _of_class(load_encoder(path, verify=verify), cls, path)
 
     @property
     def _n_features_out(self):

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._persistence import EncoderFilesMixin
 from ._validation import Interval, Options, fit_context, validate_params
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -56,7 +57,9 @@ def _input_standardisation(scaler, floor=0.1):
     return scaler.mean_, np.maximum(np.sqrt(scaler.var_), floor * typical)
 
 
-class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BinaryHashEncoder(
+    EncoderFilesMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Learn binary hash codes whose Hamming distances preserve neighbourhoods.
 
     A small torch network (an MLP with a linear shortcut, see
@@ -876,44 +879,6 @@ class BinaryHashEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             ``np.packbits(self.transform(X), axis=1)``, C-contiguous.
         """
         return np.packbits(self.embed(X) > 0, axis=1)
-
-    def save(self, path):
-        """Save the fitted encoder to ``path`` without pickle (weights and a manifest).
-
-        Calls :func:`skhash._persistence.save_encoder`; :meth:`load` reads it
-        back, into an encoder that computes with numpy and needs no torch.
-
-        Parameters
-        ----------
-        path : str or path-like
-        """
-        from ._persistence import save_encoder
-
-        check_is_fitted(self)
-        save_encoder(self, path)
-
-    @classmethod
-    def load(cls, path, *, verify=False):
-        """Load an encoder written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Directory written by :meth:`save`.
-        verify : bool, default=False
-            Also check every file's SHA-256 (sizes are always checked).
-
-        Returns
-        -------
-        encoder : BinaryHashEncoder
-            Fitted, with ``module_state_``, ``hidden_layer_sizes_``,
-            ``n_features_in_`` (and ``feature_names_in_`` if it had them); no
-            ``net_`` or ``history_``.
-        """
-        from ._baselines import _of_class
-        from ._persistence import load_encoder
-
-        return _of_class(load_encoder(path, verify=verify), cls, path)
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names, ``binaryhashencoder0`` to ``binaryhashencoder{n_bits - 1}``.

@@ -34,7 +34,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "load_encoder", "load_index", "save_encoder", "save_index"]
+__all__ = [
+    "FORMAT_VERSION",
+    "EncoderFilesMixin",
+    "load_encoder",
+    "load_index",
+    "save_encoder",
+    "save_index",
+]
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -177,29 +184,33 @@ def _fitted_teacher_temperature(encoder):
     return None if value is None else float(value)
 
 
+def _encoder_manifest_head(encoder, format, n_bits):
+    """The manifest fields every saved encoder has (``files`` added by the caller)."""
+    names = getattr(encoder, "feature_names_in_", None)
+    return {
+        "format": format,
+        "format_version": FORMAT_VERSION,
+        "skhash_version": _skhash_version(),
+        "class": type(encoder).__name__,
+        "params": {k: _jsonable(k, v) for k, v in encoder.get_params(deep=False).items()},
+        "n_bits": int(n_bits),
+        "bit_order": BIT_ORDER,
+        "n_features_in": int(encoder.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+    }
+
+
 def _linear_manifest_and_files(encoder, directory, prefix=""):
     """Write a SimHash's or PCAITQ's arrays into ``directory``; return its manifest."""
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(encoder)
-    params = {k: _jsonable(k, v) for k, v in encoder.get_params(deep=False).items()}
-    names = getattr(encoder, "feature_names_in_", None)
+    head = _encoder_manifest_head(encoder, _LINEAR_FORMAT, encoder.projection_.shape[1])
     files = {}
     # their dtype is kept: float32 and float64 projections threshold rows differently
     _save_npy(directory, "mean.npy", encoder.mean_, files, prefix)
     _save_npy(directory, "projection.npy", encoder.projection_, files, prefix)
-    return {
-        "format": _LINEAR_FORMAT,
-        "format_version": FORMAT_VERSION,
-        "skhash_version": _skhash_version(),
-        "class": type(encoder).__name__,
-        "params": params,
-        "n_bits": int(encoder.projection_.shape[1]),
-        "bit_order": BIT_ORDER,
-        "n_features_in": int(encoder.n_features_in_),
-        "feature_names_in": None if names is None else [str(n) for n in names],
-        "files": files,
-    }
+    return {**head, "files": files}
 
 
 def _encoder_manifest_and_files(encoder, directory, prefix=""):
@@ -215,11 +226,10 @@ def _encoder_manifest_and_files(encoder, directory, prefix=""):
             "Only a fitted BinaryHashEncoder, SimHash or PCAITQ can be saved, got "
             f"{type(encoder).__name__}."
         )
-    params = {k: _jsonable(k, v) for k, v in encoder.get_params(deep=False).items()}
+    head = _encoder_manifest_head(encoder, _ENCODER_FORMAT, state["linear.weight"].shape[0])
     sizes = getattr(encoder, "hidden_layer_sizes_", None)
     if sizes is None:
         sizes = encoder._hidden_layer_sizes()
-    names = getattr(encoder, "feature_names_in_", None)
     files = {}
     arrays = {k: np.ascontiguousarray(v) for k, v in state.items()}
     try:
@@ -238,17 +248,9 @@ def _encoder_manifest_and_files(encoder, directory, prefix=""):
             "sha256": _sha256(path),
         }
     return {
-        "format": _ENCODER_FORMAT,
-        "format_version": FORMAT_VERSION,
-        "skhash_version": _skhash_version(),
-        "class": type(encoder).__name__,
-        "params": params,
-        "n_bits": int(state["linear.weight"].shape[0]),
-        "bit_order": BIT_ORDER,
+        **head,
         "hidden_layer_sizes": [int(s) for s in sizes],
         "teacher_temperature": _fitted_teacher_temperature(encoder),
-        "n_features_in": int(encoder.n_features_in_),
-        "feature_names_in": None if names is None else [str(n) for n in names],
         "weights": weights,
         "weight_keys": sorted(arrays),
         "files": files,
@@ -272,6 +274,56 @@ def save_encoder(encoder, path):
         _write_manifest(tmp, manifest)
 
     _replace_directory(path, write)
+
+
+class EncoderFilesMixin:
+    """``save`` and ``load`` for the encoders (BinaryHashEncoder, SimHash, PCAITQ)."""
+
+    def save(self, path):
+        """Save the fitted encoder to the directory ``path``, without pickle.
+
+        A JSON manifest and the fitted arrays (a network's weights as
+        safetensors, a linear hash's ``mean_`` and ``projection_`` as ``.npy`` in
+        their dtype); :meth:`load` reads it back into an encoder that gives the
+        same codes and needs no torch. An existing directory saved by skhash is
+        replaced atomically; any other existing path is an error.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Target directory.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        save_encoder(self, path)
+
+    @classmethod
+    def load(cls, path, *, verify=False):
+        """Load an encoder written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory written by :meth:`save`.
+        verify : bool, default=False
+            Also check every file's SHA-256 (sizes are always checked).
+
+        Returns
+        -------
+        encoder : an instance of this class
+            Fitted as saved; a directory holding another class is an error. A
+            ``BinaryHashEncoder`` comes back with ``module_state_``,
+            ``hidden_layer_sizes_``, ``n_features_in_`` (and
+            ``feature_names_in_`` if it had them) and no ``net_`` or
+            ``history_``: it encodes with the numpy forward pass.
+        """
+        loaded = load_encoder(path, verify=verify)
+        if not isinstance(loaded, cls):
+            raise ValueError(
+                f"{path} holds a saved {type(loaded).__name__}, not a {cls.__name__}."
+            )
+        return loaded
 
 
 def _same_state(a, b):
