@@ -436,3 +436,14 @@ def test_damaged_linear_hash_files_are_clear_errors(tmp_path, X):
     (tmp_path / "h" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="unknown linear hash class 'LSH'"):
         SimHash.load(tmp_path / "h")
+
+
+@pytest.mark.parametrize("cls", [SimHash, PCAITQ, BinaryHashEncoder])
+def test_unfitted_encoders_do_not_save_and_missing_directories_do_not_load(tmp_path, cls):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        cls().save(tmp_path / "h")
+    assert not (tmp_path / "h").exists()
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        cls.load(tmp_path / "nowhere")
