@@ -44,7 +44,9 @@ class _State:
     """Everything a query reads, replaced as a whole by add/remove.
 
     Never mutated: ``add`` writes only rows of ``vector_buffer`` past every row
-    a state reads (``vectors`` is a view of its first n rows).
+    a state reads (``vectors`` is a view of its first n rows). The one exception is
+    the searcher's ``n_jobs``, which a query sets to the index's (a thread count,
+    not a result).
     """
 
     ids: np.ndarray  # (n,) int64, strictly increasing
@@ -157,8 +159,10 @@ def _module_state(encoder):
 
 
 def _linear_state(encoder):
-    """Copies of a SimHash's or PCAITQ's arrays (None for other encoders): what
-    :meth:`HashIndex.save` compares, as a shared encoder may be refitted later."""
+    """Copies of a SimHash's or PCAITQ's arrays (None for other encoders): the index
+    encodes with them, as with a network's weights, so that refitting a shared
+    encoder later changes neither its queries nor what :meth:`HashIndex.save` writes
+    (it refuses then)."""
     from ._baselines import PCAITQ, SimHash
 
     if type(encoder) not in (SimHash, PCAITQ):
@@ -483,6 +487,9 @@ class HashIndex(BaseEstimator):
         keep = slice(None, self.n_bits_)  # the fitted length: prefix_bits as at fit
         if state is not None:
             return np.packbits(forward(state, X)[:, keep] > 0, axis=1)
+        linear = getattr(self, "_linear_state", None)  # absent from older pickles
+        if linear is not None:  # SimHash's and PCAITQ's transform, with the fitted copies
+            return np.packbits(self._linear_projections(X)[:, keep] > 0, axis=1)
         rows = _with_feature_names(encoder, X, getattr(self, "feature_names_in_", None))
         bits = np.asarray(encoder.transform(rows))
         if bits.ndim != 2 or not np.isin(bits, (0, 1)).all():
@@ -491,9 +498,16 @@ class HashIndex(BaseEstimator):
             )
         return np.packbits(bits[:, keep].astype(np.uint8), axis=1)
 
+    def _linear_projections(self, X):
+        """``(X - mean_) @ projection_`` of the linear hash as fitted (its ``embed``)."""
+        return (X - self._linear_state["mean"]) @ self._linear_state["projection"]
+
     def _values_before_threshold(self, X):
         """What ``asymmetric=True`` weighs the bits of validated rows by."""
         self._check_asymmetric()  # asymmetric may have been set after fit
+        if getattr(self, "_linear_state", None) is not None:
+            H = self._linear_projections(X)
+            return np.asarray(H, dtype=np.float32)[:, : self.n_bits_]
         return _values_before_threshold(
             self.encoder_,
             self._network_state,

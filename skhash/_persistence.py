@@ -148,8 +148,8 @@ def _replace_directory(path, write):
     path = Path(path)
     if path.exists() and not _saved_by_skhash(path):
         raise FileExistsError(
-            f"{path} exists and is not a directory saved by skhash (no manifest.json of "
-            "skhash's in it); not replacing it."
+            f"{path} exists and is not a directory saved by skhash (no readable skhash "
+            "manifest.json in it); not replacing it."
         )
     parent = path.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -536,6 +536,12 @@ def _linear_encoder_from_fields(directory, manifest):
             f"{directory}: the saved encoder parameters do not fit this skhash ({exc})."
         ) from None
     n_features, n_bits = manifest["n_features_in"], manifest["n_bits"]
+    for name, value in (("n_features_in", n_features), ("n_bits", n_bits)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise _Corrupt(f"{directory}: {name} {value!r} is not a positive int.")
+    names = manifest.get("feature_names_in")
+    if names is not None and (not isinstance(names, list) or len(names) != n_features):
+        raise _Corrupt(f"{directory}: feature_names_in does not name {n_features} features.")
     mean = _load_npy(Path(directory) / "mean.npy")
     projection = _load_npy(Path(directory) / "projection.npy")
     if (

@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import _num_samples, column_or_1d
 
 __all__ = [
     "distance_recall_at_k",
@@ -262,6 +262,15 @@ class _RetrievalScorer:
             raise ValueError(
                 "metric='map' needs labels y; use metric='recall' for unlabelled data."
             )
+        if self.metric == "map":  # before the work: one label (or indicator row) per row
+            y = np.asarray(y)
+            n_rows = _num_samples(X)
+            if y.ndim == 0 or y.shape[0] != n_rows:
+                n_labels = "a scalar" if y.ndim == 0 else f"{y.shape[0]} labels"
+                raise ValueError(
+                    f"y has {n_labels} for the {n_rows} rows of X; "
+                    "give one label (or indicator row) per row."
+                )
         # an array whatever scikit-learn's transform_output (a DataFrame is indexed by label)
         codes = np.asarray(estimator.transform(X))
         n_samples = codes.shape[0]
@@ -280,12 +289,6 @@ class _RetrievalScorer:
             distances, retrieved = index.kneighbors(codes[queries], n_neighbors=k + 1)
             retrieved, _ = drop_self(retrieved, distances, queries)
         if self.metric == "map":
-            y = np.asarray(y)
-            if y.shape[0] != n_samples:
-                raise ValueError(
-                    f"y has {y.shape[0]} labels for the {n_samples} rows of X; "
-                    "give one label (or indicator row) per row."
-                )
             return mean_average_precision(y[queries], y, retrieved)
 
         from sklearn.neighbors import NearestNeighbors

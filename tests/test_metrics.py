@@ -196,3 +196,12 @@ def test_scorer_rejects_labels_of_another_length(blobs):
     for labels in (y[:-1], np.concatenate([y, y[:5]])):
         with pytest.raises(ValueError, match="labels"):
             scorer(encoder, X, labels)
+    with pytest.raises(ValueError, match="y has a scalar"):
+        scorer(encoder, X, np.int64(1))
+
+    class Untransformable:  # the check comes before any encoding
+        def transform(self, X):
+            raise AssertionError("encoded before y was checked")
+
+    with pytest.raises(ValueError, match="labels"):
+        scorer(Untransformable(), X, y[:-1])

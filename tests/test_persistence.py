@@ -365,12 +365,18 @@ def test_save_refuses_an_index_whose_shared_encoder_was_refitted(tmp_path, X, Q)
     assert_same_answers(HashIndex.load(path), index, Q)  # the saved index is untouched
 
 
-def test_save_refuses_an_index_whose_shared_linear_hash_was_refitted(tmp_path, X):
+@pytest.mark.parametrize("asymmetric", [False, True])
+def test_a_shared_linear_hash_refitted_changes_no_query_and_is_not_saved(
+    tmp_path, X, Q, asymmetric
+):
     hasher = PCAITQ(n_bits=16, random_state=0).fit(X)
-    index = HashIndex(encoder=FrozenEstimator(hasher), rescore=None).fit(X)
+    index = HashIndex(encoder=FrozenEstimator(hasher), rescore=None, asymmetric=asymmetric)
+    index.fit(X)
     index.save(tmp_path / "index")
-    codes = index.codes_.copy()
-    hasher.fit(X[: len(X) // 2])  # the FrozenEstimator shares it
+    codes, before = index.codes_.copy(), index.kneighbors(Q, 5)
+    hasher.set_params(random_state=1).fit(X[: len(X) // 2])  # the FrozenEstimator shares it
+    for a, b in zip(index.kneighbors(Q, 5), before, strict=True):  # encoded as fitted
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="refitted after the index was built"):
         index.save(tmp_path / "index")
     np.testing.assert_array_equal(HashIndex.load(tmp_path / "index").codes_, codes)
@@ -431,6 +437,15 @@ def test_damaged_linear_hash_files_are_clear_errors(tmp_path, X):
     manifest["files"]["projection.npy"]["size"] = size  # consistent sizes: the shape is caught
     (tmp_path / "h" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="shapes"):
+        SimHash.load(tmp_path / "h")
+    for name, value in (("n_features_in", 10.0), ("n_bits", True)):
+        bad = {**manifest, name: value}
+        (tmp_path / "h" / "manifest.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=f"{name} .* is not a positive int"):
+            SimHash.load(tmp_path / "h")
+    bad = {**manifest, "feature_names_in": ["a", "b"]}
+    (tmp_path / "h" / "manifest.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="does not name 10 features"):
         SimHash.load(tmp_path / "h")
     manifest["class"] = "LSH"
     (tmp_path / "h" / "manifest.json").write_text(json.dumps(manifest))
