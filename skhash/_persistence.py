@@ -631,15 +631,14 @@ def load_index(path, *, verify=False, mmap=True, cls=None):
 
     path = Path(path)
     manifest = _read_manifest(path, _INDEX_FORMAT)
+    # only the reading is wrapped: an error while building the index is not the file's
     with _manifest_fields(path):
-        return _index_from(path, manifest, verify, mmap, cls)
+        fields = _index_fields(path, manifest, verify, mmap)
+    return _index_from(path, cls, **fields)
 
 
-def _index_from(path, manifest, verify, mmap, cls):
-    from sklearn.frozen import FrozenEstimator
-
-    from ._index import _linear_state
-
+def _index_fields(path, manifest, verify, mmap):
+    """Everything a saved index holds, read and checked against its manifest."""
     _check_files(path, manifest.get("files"), verify)
     encoder_manifest = _read_manifest(path / "encoder", _ENCODER_FORMATS)
     encoder = _encoder_from(path / "encoder", encoder_manifest)
@@ -664,14 +663,52 @@ def _index_from(path, manifest, verify, mmap, cls):
 
     # an index saved before a parameter existed has its default (e.g. prefix_bits)
     params = {k: manifest["params"][k] for k in _INDEX_PARAMS if k in manifest["params"]}
-    frozen = manifest["encoder"]["frozen"]
+    names = manifest.get("feature_names_in")
+    return {
+        "encoder": encoder,
+        "frozen": manifest["encoder"]["frozen"],
+        "param_is_none": manifest["encoder"].get("param_is_none"),  # absent from older files
+        "params": params,
+        "ids": ids,
+        "codes": codes,
+        "vectors": vectors,
+        "n_bits": n_bits,
+        "n_features_in": manifest["n_features_in"],
+        "feature_names_in": None if names is None else np.asarray(names, dtype=object),
+        "vectors_dtype": manifest.get("vectors_dtype"),
+        "vector_scale": manifest.get("vector_scale"),
+    }
+
+
+def _index_from(
+    path,
+    cls,
+    *,
+    encoder,
+    frozen,
+    param_is_none,
+    params,
+    ids,
+    codes,
+    vectors,
+    n_bits,
+    n_features_in,
+    feature_names_in,
+    vectors_dtype,
+    vector_scale,
+):
+    """The index ``cls`` of the fields :func:`_index_fields` read."""
+    from sklearn.frozen import FrozenEstimator
+
+    from ._index import _linear_state
+
     if frozen:
         fitted = FrozenEstimator(encoder)
         param_encoder = fitted
     else:
         fitted = encoder
         param_encoder = type(encoder)(**encoder.get_params(deep=False))
-        if manifest["encoder"].get("param_is_none"):  # absent from older files
+        if param_is_none:
             param_encoder = None
     try:
         index = cls(encoder=param_encoder, **params)
@@ -681,10 +718,10 @@ def _index_from(path, manifest, verify, mmap, cls):
     index._network_state = getattr(encoder, "module_state_", None)
     index._linear_state = _linear_state(encoder)
     index.n_bits_ = n_bits
-    index.n_features_in_ = manifest["n_features_in"]
-    if manifest.get("feature_names_in") is not None:
-        index.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
-    index.rescore_ = manifest.get("vectors_dtype")  # the storage, whatever rescore says
-    index.vector_scale_ = manifest.get("vector_scale")
+    index.n_features_in_ = n_features_in
+    if feature_names_in is not None:
+        index.feature_names_in_ = feature_names_in
+    index.rescore_ = vectors_dtype  # the storage, whatever rescore says
+    index.vector_scale_ = vector_scale
     index._state = index._make_state(ids, codes, vectors)
     return index

@@ -462,3 +462,14 @@ def test_unfitted_encoders_do_not_save_and_missing_directories_do_not_load(tmp_p
     assert not (tmp_path / "h").exists()
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
         cls.load(tmp_path / "nowhere")
+
+
+def test_an_error_building_the_loaded_index_is_not_called_damage(saved, monkeypatch):
+    _, path = saved
+
+    def broken(self, ids, codes, vectors):
+        raise KeyError("a bug in the index, not in the file")
+
+    monkeypatch.setattr(HashIndex, "_make_state", broken)
+    with pytest.raises(KeyError, match="a bug in the index"):
+        HashIndex.load(path)
