@@ -492,7 +492,7 @@ class BinaryHashEncoder(
         # seeds weight initialisation without touching the caller's global RNG
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self._train(lambda: net.fit(dataset, y=None))
+            self._train(lambda: net.fit(dataset, y=None), net, X32)
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
@@ -619,7 +619,7 @@ class BinaryHashEncoder(
                 dict(net.callbacks_)[name].max_steps = budget
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(base if first else seed)
-            self._train(lambda: net.partial_fit(dataset, y=None, epochs=1))
+            self._train(lambda: net.partial_fit(dataset, y=None, epochs=1), net, X32)
         if key is not None:  # most recent last; at most max_samples rows' graphs kept
             graphs[key] = dataset.neighbors.numpy()
             while sum(len(g) for g in graphs.values()) > self.max_samples:
@@ -689,9 +689,10 @@ class BinaryHashEncoder(
         # without the neighbourhood term the teacher is not used
         return TEACHER_FALLBACK if self.neighbor_weight == 0 else auto_teacher_temperature(X)
 
-    def _train(self, run):
+    def _train(self, run, net, X32):
         try:
             run()
+            net.check_finite_state(X32[:1024])
         except FloatingPointError as exc:
             raise FloatingPointError(
                 f"{exc} Lower lr (now {self.lr!r}) or beta_max (now {self.beta_max!r}), "

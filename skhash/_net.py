@@ -69,6 +69,24 @@ class HashNet(NeuralNet):
             f"{len(self.history[-1, 'batches'])}: {what}."
         )
 
+    def check_finite_state(self, rows):
+        """Raise if the last step left a network whose outputs on training ``rows`` are
+        not finite: each step checks the loss and outputs it starts from, so the one
+        after the last (weights overflowing, or finite but huge) is seen by no check."""
+        module = self.module_
+        training = module.training
+        try:
+            module.eval()  # as the codes are computed: batch norm's running statistics
+            with torch.no_grad():
+                out = module(torch.as_tensor(rows, device=self.device))
+        finally:
+            module.train(training)
+        if not bool(torch.isfinite(out).all()):
+            raise FloatingPointError(
+                "Training diverged: after the last step the network's outputs on the "
+                "training rows are not finite."
+            )
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)

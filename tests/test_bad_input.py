@@ -209,3 +209,14 @@ def test_encoder_rejects_bad_labels(y):
     with pytest.raises(ValueError, match="continuous|inconsistent|NaN|1d|column"):
         enc.fit(X, y)
     assert snapshot(enc) == before
+
+
+def test_divergence_in_the_last_step_is_caught_by_fit():
+    # 12 rows: the one step diverges after its loss and outputs were checked
+    enc = copy.copy(fitted("encoder"))
+    X = np.random.default_rng(2).standard_normal((12, N_FEATURES))
+    before = snapshot(enc)
+    enc.set_params(lr=1e30)
+    with pytest.raises(FloatingPointError, match="after the last step.*Lower lr"):
+        enc.fit(X)
+    assert snapshot(enc) == before
