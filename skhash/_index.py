@@ -15,13 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._hamming import weighted_hamming_knn, weighted_hamming_tables
 from ._threads import numba_threads
-from ._validation import (
-    Interval,
-    Options,
-    fit_context,
-    validate_parameter_constraints,
-    validate_params,
-)
+from ._validation import Interval, Options, check_query_params, fit_context, validate_params
 
 __all__ = ["HashIndex"]
 
@@ -757,11 +751,7 @@ class HashIndex(BaseEstimator):
             "HashIndex.kneighbors",
             n_neighbors=n_neighbors,
         )
-        validate_parameter_constraints(
-            {name: self._parameter_constraints[name] for name in self._query_parameters},
-            {name: getattr(self, name) for name in self._query_parameters},
-            type(self).__name__,
-        )
+        check_query_params(self)
         X = self._check_X(X)
         n_items = state.ids.shape[0]
         if n_neighbors > n_items:

@@ -33,6 +33,7 @@ import numpy as np
 __all__ = [
     "Interval",
     "Options",
+    "check_query_params",
     "fit_context",
     "validate_parameter_constraints",
     "validate_params",
@@ -184,6 +185,17 @@ def validate_parameter_constraints(constraints, params, caller_name):
         raise ValueError(
             f"The {name!r} parameter of {caller_name} must be {text}. Got {value!r} instead."
         )
+
+
+def check_query_params(estimator):
+    """Check again the parameters a query reads (``estimator._query_parameters``):
+    ``set_params`` after ``fit`` reaches queries without another ``fit``."""
+    names = estimator._query_parameters
+    validate_parameter_constraints(
+        {name: estimator._parameter_constraints[name] for name in names},
+        {name: getattr(estimator, name) for name in names},
+        type(estimator).__name__,
+    )
 
 
 def validate_params(constraints, caller_name, **params):

@@ -22,7 +22,7 @@ from .._graph import build_search_graph, choose_entry_points, graph_knn
 from .._hamming import as_words, hamming_knn, hamming_radius
 from .._knn_graph import drop_self, knn_graph
 from .._threads import numba_threads
-from .._validation import Interval, Options, validate_parameter_constraints
+from .._validation import Interval, Options, check_query_params, validate_parameter_constraints
 
 __all__ = ["HammingNeighborsBase", "KNeighborsMixin", "RadiusNeighborsMixin"]
 
@@ -112,13 +112,6 @@ class HammingNeighborsBase(BaseEstimator):
             self._upper_words = as_words(self.codes_[self.upper_rows_])
 
     # -- input ---------------------------------------------------------------------------
-
-    def _check_query_params(self):
-        validate_parameter_constraints(
-            {name: self._parameter_constraints[name] for name in self._query_parameters},
-            {name: getattr(self, name) for name in self._query_parameters},
-            type(self).__name__,
-        )
 
     def _validate_X(self, X, reset):
         """Check ``X`` and return its codes packed, C-contiguous uint8."""
@@ -234,7 +227,7 @@ class HammingNeighborsBase(BaseEstimator):
     def _queries(self, X):
         """The query codes (the fitted ones if ``X`` is None) and their words."""
         check_is_fitted(self)
-        self._check_query_params()
+        check_query_params(self)
         if X is None:
             return self.codes_, self._words
         queries = self._validate_X(X, reset=False)
