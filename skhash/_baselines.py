@@ -15,6 +15,24 @@ from ._persistence import EncoderFilesMixin
 from ._validation import Interval, fit_context
 
 
+def _power_of_two_scale(X, minimum=0.0):
+    """1, or the power of two just below the largest ``|X|`` if that is ``>= minimum``.
+
+    Codes are signs of ``(X - mean) @ projection``: dividing all values by a
+    power of two changes no sign (and, short of underflow, no rounding), and
+    keeps sums of values near float64's limit (~1e308) finite.
+    """
+    peak = float(np.abs(X).max(initial=0.0))
+    if peak == 0.0 or peak < minimum:
+        return 1.0
+    return 2.0 ** np.floor(np.log2(peak))
+
+
+# Below this magnitude no sum or product a fit takes overflows float64: rows are
+# used as given (so are their codes); above, scaled (see _power_of_two_scale).
+_FIT_SCALE_MIN = 2.0**512
+
+
 class _LinearHash(
     EncoderFilesMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -62,7 +80,18 @@ class _LinearHash(
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return (X - self.mean_) @ self.projection_
+        with np.errstate(over="ignore", invalid="ignore"):
+            projections = (X - self.mean_) @ self.projection_
+        rows = np.flatnonzero(~np.isfinite(projections).all(axis=1))
+        if rows.size:
+            # A sum overflowed (inf - inf is NaN, and NaN > 0 a silent 0 bit): again
+            # with the values divided by a power of two, exactly; a projection that
+            # is itself beyond the dtype's range is then +-inf, with its sign.
+            scale = _power_of_two_scale(np.append(X[rows], self.mean_))
+            with np.errstate(over="ignore"):
+                scaled = (X[rows] / scale - self.mean_ / scale) @ self.projection_
+                projections[rows] = scaled * scale
+        return projections
 
     def transform(self, X):
         """Binary codes of ``X``.
@@ -126,8 +155,11 @@ class SimHash(_LinearHash):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
-        # summed in float64: a float32 sum of large rows overflows
-        self.mean_ = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        # summed in float64: a float32 sum of large rows overflows; so does a float64
+        # sum of rows near 1e308, scaled first
+        scale = _power_of_two_scale(X, _FIT_SCALE_MIN)
+        mean = (X / scale if scale != 1 else X).mean(axis=0, dtype=np.float64)
+        self.mean_ = (mean * scale).astype(X.dtype)
         self.projection_ = rng.standard_normal((X.shape[1], self.n_bits)).astype(X.dtype)
         return self
 
@@ -182,8 +214,13 @@ class PCAITQ(_LinearHash):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
+        # Rows near float64's limit are scaled (exactly): their sums overflow. The
+        # codes, signs of centred projections, do not change.
+        scale = _power_of_two_scale(X, _FIT_SCALE_MIN)
+        if scale != 1:
+            X = X / scale
         mean = X.mean(axis=0, dtype=np.float64)  # a float32 sum of large rows overflows
-        self.mean_ = mean.astype(X.dtype)
+        self.mean_ = (mean * scale).astype(X.dtype)
         Xc = X.astype(np.float64) - mean
         _, _, vt = np.linalg.svd(Xc, full_matrices=False)
         basis = vt[: self.n_bits].T

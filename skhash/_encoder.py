@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import EncoderFilesMixin
@@ -451,7 +451,8 @@ class BinaryHashEncoder(
             Training data, at least two rows, finite and within the float32
             range. Sparse matrices are not supported.
         y : array-like of shape (n_samples,), default=None
-            Class labels (any hashable values, not continuous). When given, the
+            Class labels, one per row: strings, or numbers of a numeric dtype
+            (discrete, not continuous; -1 is a class like any other). When given, the
             label-centroid term pulls items of a class together, and training
             batches hold the items of each class in pairs so that small classes
             meet in a batch (``skhash._datasets.class_pair_order``).
@@ -489,10 +490,14 @@ class BinaryHashEncoder(
             seed, scaler, device, steps, teacher_temperature, batch_size=batch_size,
             drop_last=drop_last, max_epochs=-(-steps // n_batches), batches_per_epoch=n_batches,
         )  # fmt: skip
-        # seeds weight initialisation without touching the caller's global RNG
+        # seeds weight initialisation without touching the caller's global RNG; the CPU's
+        # only (the module is built there): torch.manual_seed would also reseed every
+        # CUDA device, which fork_rng(devices=[]) does not restore
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.random.default_generator.manual_seed(seed)
             self._train(lambda: net.fit(dataset, y=None), net, X32)
+        # fit starts anew: the graphs earlier partial_fit calls kept go with their network
+        vars(self).pop("_chunk_graphs", None)
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
@@ -526,7 +531,12 @@ class BinaryHashEncoder(
           that for codes of more than 64 bits); so
           state ``max_steps`` as the sum of the passes you intend, e.g.
           ``max_epochs * sum(ceil(len(chunk) / batch_size))``. A call once the
-          budget is spent raises a ValueError.
+          budget is spent raises a ValueError. ``batch_size``, ``lr``,
+          ``beta_max`` and ``verbose`` (the table per call; a progress bar
+          only if the first call had one) are read at each call too (e.g. a
+          lower ``lr`` after a call that diverged), as are ``max_samples`` and
+          ``n_neighbors`` for the call's chunk; the network and the loss
+          settings stay the first call's.
 
         Transactional like ``fit``: the network and its optimizer are copied
         before the update, so a call that fails (bad chunk, wrong width,
@@ -617,8 +627,15 @@ class BinaryHashEncoder(
             net.max_steps = budget
             for name in ("output_scale", "lr_schedule"):
                 dict(net.callbacks_)[name].max_steps = budget
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(base if first else seed)
+            # read at each call like max_steps: a divergence says to lower lr or beta_max
+            # (the schedules read net.lr and beta_end at every step)
+            net.lr = self.lr
+            dict(net.callbacks_)["output_scale"].beta_end = self.beta_max
+            if self.verbose and not net.verbose:  # silent until now: the table's header first
+                dict(net.callbacks_)["print_log"].first_iteration_ = True
+            net.verbose = int(self.verbose)
+        with torch.random.fork_rng(devices=[]):  # the CPU's generator only, as in fit
+            torch.random.default_generator.manual_seed(base if first else seed)
             self._train(lambda: net.partial_fit(dataset, y=None, epochs=1), net, X32)
         if key is not None:  # most recent last; at most max_samples rows' graphs kept
             graphs[key] = dataset.neighbors.numpy()
@@ -640,6 +657,20 @@ class BinaryHashEncoder(
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=reset
         )
+        try:
+            kind = type_of_target(y, input_name="y")
+        except TypeError as exc:  # numpy cannot sort them: None among strings, say
+            kind, cause = "unknown", exc
+        else:
+            cause = None
+        if kind == "unknown":  # sklearn would suggest a continuous target: name the problem
+            raise ValueError(
+                "Unknown label type: y must hold one class label of one kind per row, all "
+                f"strings or all numbers in a numeric dtype; got dtype {y.dtype}"
+                + (f" ({cause})" if cause else "")
+                + ". A missing label (None) is not supported: drop those rows, or fit the "
+                "encoder without y."
+            ) from cause
         try:
             check_classification_targets(y)
         except ValueError as exc:
@@ -846,7 +877,10 @@ class BinaryHashEncoder(
         out = np.empty((len(X), self._n_features_out), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(X), batch_size):
-                chunk = torch.from_numpy(X[start : start + batch_size]).to(device)
+                rows = X[start : start + batch_size]
+                # joblib hands GridSearchCV workers read-only memory maps; torch warns on those
+                rows = rows if rows.flags.writeable else rows.copy()
+                chunk = torch.from_numpy(rows).to(device)
                 out[start : start + batch_size] = module(chunk).float().cpu().numpy()
         check_finite_outputs(out)
         return out

@@ -183,11 +183,29 @@ def _unit_rows(X, dtype=np.float32):
     return np.divide(U, norms, out=U, where=norms > 0)  # zero rows are zero already
 
 
+def _read_only(array):
+    """A read-only view of ``array`` (None stays None)."""
+    if array is None:
+        return None
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def _as_ids(ids, n, what="ids"):
     """``ids`` as a 1-D int64 array of length ``n`` with distinct values."""
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.shape[0] != n:
         raise ValueError(f"{what} must be a 1-D array of {n} integers, got shape {ids.shape}.")
+    if ids.dtype == object and all(
+        isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in ids
+    ):
+        # Python ints (numpy keeps them as objects when one is beyond int64)
+        info = np.iinfo(np.int64)
+        outside = [int(i) for i in ids if not info.min <= int(i) <= info.max]
+        if outside:
+            raise ValueError(f"{what} must fit in int64; got {outside[0]}.")
+        ids = ids.astype(np.int64)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"{what} must hold integers (int64), got dtype {ids.dtype}.")
     if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
@@ -331,7 +349,7 @@ class HashIndex(BaseEstimator):
         The fitted encoder (the ``FrozenEstimator`` given, if one was).
     ids_ : ndarray of shape (n_items,), int64
         Item ids, ascending: row ``i`` of ``codes_`` and ``vectors_`` is item
-        ``ids_[i]``.
+        ``ids_[i]``. These three are read-only views (copy them to modify).
     codes_ : ndarray of shape (n_items, ceil(n_bits_ / 8)), uint8
         Packed codes, ``np.packbits`` order (the first bit is the most
         significant bit of byte 0).
@@ -358,7 +376,11 @@ class HashIndex(BaseEstimator):
     state in a single assignment, so a query running meanwhile (another thread)
     sees the old or the new items, never a mix. Writers are serialised by a lock
     in the module; :meth:`fit` replaces the whole index and must not run while
-    the same object is queried. A failing operation changes nothing.
+    the same object is queried. A failing operation changes nothing. Each of
+    ``ids_``, ``codes_``, ``vectors_`` and ``n_items_`` reads the state of its
+    moment: to read several that agree while another thread adds or removes,
+    read them from a shallow copy, ``snapshot = copy.copy(index)``, which holds
+    one state (and no copy of the arrays).
 
     **int8 calibration.** ``vector_scale_`` is the largest absolute coordinate of
     the unit rows given to :meth:`fit`; coordinates are stored as
@@ -425,17 +447,19 @@ class HashIndex(BaseEstimator):
 
     # -- fitted state, read through one object -------------------------------------------
 
+    # read-only views: the arrays are shared with the searcher, running queries and
+    # earlier states, which an in-place write (``ids_ += 1``) would silently change
     @property
     def ids_(self):
-        return self._fitted_state().ids
+        return _read_only(self._fitted_state().ids)
 
     @property
     def codes_(self):
-        return self._fitted_state().codes
+        return _read_only(self._fitted_state().codes)
 
     @property
     def vectors_(self):
-        return self._fitted_state().vectors
+        return _read_only(self._fitted_state().vectors)
 
     @property
     def n_items_(self):
@@ -834,7 +858,8 @@ class HashIndex(BaseEstimator):
         ----------
         path : str or path-like
             The directory; an existing skhash index or encoder directory there is
-            replaced only once the new one is complete.
+            replaced only once the new one is complete. A symbolic link is
+            followed: the directory it points to is replaced, the link kept.
         """
         from ._persistence import save_index
 

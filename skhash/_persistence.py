@@ -15,6 +15,8 @@ its SHA-256. Saving writes a temporary directory beside the target and renames i
 into place; an existing skhash directory is renamed aside first and deleted last,
 so the target is either the old or the new complete directory, and an index
 loaded from it (its vectors memory-mapped) keeps reading the old, unlinked files.
+A target that is a symbolic link is followed: the directory it points to is
+replaced, and the link kept.
 """
 
 # Authors: The skhash developers
@@ -143,13 +145,29 @@ def _saved_by_skhash(path):
     )
 
 
+def _empty_directory(path):
+    """Whether ``path`` is an empty directory (made beforehand, a TemporaryDirectory)."""
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:  # not a directory, or unreadable
+        return False
+
+
 def _replace_directory(path, write):
-    """Write a directory with ``write(tmp)`` beside ``path``, then move it into place."""
+    """Write a directory with ``write(tmp)`` beside ``path``, then move it into place.
+
+    A symbolic link at ``path`` is followed: the directory it points to is
+    replaced and the link kept (renaming the link itself aside would turn it
+    into a real directory and leave the old link behind).
+    """
     path = Path(path)
-    if path.exists() and not _saved_by_skhash(path):
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.exists() and not (_saved_by_skhash(path) or _empty_directory(path)):
         raise FileExistsError(
-            f"{path} exists and is not a directory saved by skhash (no readable skhash "
-            "manifest.json in it); not replacing it."
+            f"{path} exists, is not empty and is not a directory saved by skhash (no "
+            "readable skhash manifest.json in it); not replacing it."
         )
     parent = path.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -157,15 +175,20 @@ def _replace_directory(path, write):
     try:
         os.chmod(tmp, 0o755)
         write(tmp)
+        # the directories naming the (synced) files: else a crash after the rename
+        # below can leave the new directory with entries missing
+        for directory, _, _ in os.walk(tmp, topdown=False):
+            _fsync(directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
-    if path.exists():
-        # rename(2) cannot replace a non-empty directory: move the old one aside first
-        old = parent / f".{path.name}.old-{uuid.uuid4().hex}"
-        os.rename(path, old)
     try:
+        if path.exists():
+            # rename(2) cannot replace a non-empty directory: move the old one aside first
+            aside = parent / f".{path.name}.old-{uuid.uuid4().hex}"
+            os.rename(path, aside)
+            old = aside
         os.rename(tmp, path)
     except BaseException:
         if old is not None:
@@ -266,7 +289,8 @@ def save_encoder(encoder, path):
         A fitted encoder (a network's state, ``module_state_``, or a linear
         hash's ``mean_`` and ``projection_``, is saved).
     path : str or path-like
-        Target directory, replaced atomically if it holds a saved skhash object.
+        Target directory, replaced atomically if it holds a saved skhash object
+        (through a symbolic link: the directory it points to, the link kept).
     """
 
     def write(tmp):
@@ -286,7 +310,8 @@ class EncoderFilesMixin:
         safetensors, a linear hash's ``mean_`` and ``projection_`` as ``.npy`` in
         their dtype); :meth:`load` reads it back into an encoder that gives the
         same codes and needs no torch. An existing directory saved by skhash is
-        replaced atomically; any other existing path is an error.
+        replaced atomically (a symbolic link to one is followed: the directory it
+        points to is replaced, the link kept); any other existing path is an error.
 
         Parameters
         ----------
@@ -413,6 +438,10 @@ def save_index(index, path):
 
 class _Corrupt(ValueError):
     pass
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @contextlib.contextmanager
@@ -644,12 +673,31 @@ def _index_fields(path, manifest, verify, mmap):
     encoder = _encoder_from(path / "encoder", encoder_manifest)
 
     n_items, n_bits = manifest["n_items"], manifest["n_bits"]
+    # the codes' length: at most the encoder's (a prefix), and their bits past it zero
+    # (checked below): another would encode queries shorter or longer than the stored
+    # codes, wrong distances rather than an error (prefix_bits may have been set after fit)
+    if not _is_int(n_bits) or not 1 <= n_bits <= encoder_manifest["n_bits"]:
+        raise _Corrupt(
+            f"{path}: n_bits {n_bits!r} is not the length of a prefix of the encoder's "
+            f"{encoder_manifest['n_bits']}-bit codes."
+        )
+    if manifest["n_features_in"] != encoder_manifest["n_features_in"]:
+        raise _Corrupt(
+            f"{path}: n_features_in {manifest['n_features_in']!r} is not the encoder's "
+            f"{encoder_manifest['n_features_in']!r}."
+        )
     ids = _load_npy(path / "ids.npy")
     codes = _load_npy(path / "codes.npy")
     if ids.dtype != np.int64 or ids.shape != (n_items,) or np.any(np.diff(ids) <= 0):
         raise _Corrupt(f"{path}/ids.npy: expected {n_items} increasing int64 ids.")
     if codes.dtype != np.uint8 or codes.shape != (n_items, -(-n_bits // 8)):
         raise _Corrupt(f"{path}/codes.npy: expected ({n_items}, {-(-n_bits // 8)}) uint8.")
+    padding = np.uint8((1 << (-n_bits % 8)) - 1)
+    if n_items and np.any(codes[:, -1] & padding):
+        raise _Corrupt(
+            f"{path}/codes.npy has bits set past n_bits {n_bits} (np.packbits pads with "
+            "zeros): n_bits or the codes are damaged."
+        )
     vectors = None
     if manifest.get("vectors_dtype") not in (None, "float16", "float32", "int8"):
         raise _Corrupt(f"{path}: unknown vectors_dtype {manifest['vectors_dtype']!r}.")
@@ -661,9 +709,25 @@ def _index_fields(path, manifest, verify, mmap):
         ):
             raise _Corrupt(f"{path}/vectors.npy: shape or dtype differs from the manifest.")
 
+    scale = manifest.get("vector_scale")
+    if manifest.get("vectors_dtype") == "int8" and not (
+        isinstance(scale, int | float)
+        and not isinstance(scale, bool)
+        and math.isfinite(scale)
+        and scale > 0
+    ):
+        raise _Corrupt(f"{path}: vector_scale {scale!r} of the int8 vectors is not a scale.")
+    if not isinstance(manifest["encoder"]["frozen"], bool):
+        raise _Corrupt(f"{path}: encoder.frozen {manifest['encoder']['frozen']!r} is not a bool.")
     # an index saved before a parameter existed has its default (e.g. prefix_bits)
     params = {k: manifest["params"][k] for k in _INDEX_PARAMS if k in manifest["params"]}
     names = manifest.get("feature_names_in")
+    if names is not None and (
+        not isinstance(names, list) or len(names) != manifest["n_features_in"]
+    ):
+        raise _Corrupt(
+            f"{path}: feature_names_in does not name {manifest['n_features_in']} features."
+        )
     return {
         "encoder": encoder,
         "frozen": manifest["encoder"]["frozen"],

@@ -187,10 +187,12 @@ def validate_parameter_constraints(constraints, params, caller_name):
         )
 
 
-def check_query_params(estimator):
-    """Check again the parameters a query reads (``estimator._query_parameters``):
-    ``set_params`` after ``fit`` reaches queries without another ``fit``."""
-    names = estimator._query_parameters
+def check_query_params(estimator, names=None):
+    """Check again the parameters a query reads (``names``, default
+    ``estimator._query_parameters``): ``set_params`` after ``fit`` reaches
+    queries without another ``fit``."""
+    if names is None:
+        names = estimator._query_parameters
     validate_parameter_constraints(
         {name: estimator._parameter_constraints[name] for name in names},
         {name: getattr(estimator, name) for name in names},

@@ -199,6 +199,11 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
 
     if kind not in ("heatmap", "lines"):
         raise ValueError(f"kind must be 'heatmap' or 'lines', got {kind!r}.")
+    if not isinstance(max_lines, numbers.Integral) or isinstance(max_lines, bool) or max_lines < 1:
+        raise ValueError(f"max_lines must be an int >= 1, got {max_lines!r}.")
+    low, high = value_range
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}.")
     rows = _history_rows(history)
     rows = [row for row in rows if row.get("hist_counts") is not None]
     if not rows:
@@ -206,10 +211,16 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
             "No 'hist_counts' in the history: it is recorded by "
             "skhash.callbacks.HypercubeDiagnostics."
         )
+    lengths = {np.size(row["hist_counts"]) for row in rows}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError(
+            "Every epoch's hist_counts must have the same number of bins (at least 1), "
+            f"got {sorted(lengths)}."
+        )
     counts = np.asarray([row["hist_counts"] for row in rows], dtype=np.float64)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     epochs = np.asarray([row.get("epoch", i + 1) for i, row in enumerate(rows)])
-    edges = np.linspace(*value_range, counts.shape[1] + 1)
+    edges = np.linspace(low, high, counts.shape[1] + 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
 
@@ -259,6 +270,16 @@ def _as_bits(codes, packed):
     return codes.astype(bool)
 
 
+def _check_n_random_pairs(n_random_pairs, minimum):
+    if (
+        not isinstance(n_random_pairs, numbers.Integral)
+        or isinstance(n_random_pairs, bool)
+        or n_random_pairs < minimum
+    ):
+        raise ValueError(f"n_random_pairs must be an int >= {minimum}, got {n_random_pairs!r}.")
+    return int(n_random_pairs)
+
+
 def hamming_distance_pairs(
     codes, neighbors, *, packed=False, n_random_pairs=10_000, random_state=None
 ):
@@ -277,7 +298,7 @@ def hamming_distance_pairs(
     packed : bool, default=False
         Whether ``codes`` are packed bytes.
     n_random_pairs : int, default=10000
-        Number of random pairs of distinct items.
+        Number of random pairs of distinct items (0 for none).
     random_state : int, RandomState instance or None, default=None
         Draws the random pairs.
 
@@ -290,6 +311,7 @@ def hamming_distance_pairs(
     """
     from sklearn.utils import check_random_state
 
+    n_random_pairs = _check_n_random_pairs(n_random_pairs, 0)
     bits = _as_bits(codes, packed)
     n = len(bits)
     neighbors = np.asarray(neighbors)
@@ -334,7 +356,7 @@ def plot_hamming_distances(
     packed : bool, default=False
         Whether ``codes`` are packed bytes.
     n_random_pairs : int, default=10000
-        Number of random pairs.
+        Number of random pairs, at least 1.
     random_state : int, RandomState instance or None, default=None
         Draws the random pairs.
     ax : matplotlib Axes, default=None
@@ -353,6 +375,8 @@ def plot_hamming_distances(
     plot_encoder_distances : The same from an encoder and data.
     """
     plt = _pyplot()
+    # two histograms to compare: pairs of both kinds are needed
+    n_random_pairs = _check_n_random_pairs(n_random_pairs, 1)
     near, far = hamming_distance_pairs(
         codes,
         neighbors,
@@ -360,6 +384,8 @@ def plot_hamming_distances(
         n_random_pairs=n_random_pairs,
         random_state=random_state,
     )
+    if not len(near):
+        raise ValueError("neighbors holds no neighbour pair (every index is negative padding).")
     n_bits = _as_bits(np.asarray(codes)[:1], packed).shape[1]
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
@@ -424,7 +450,7 @@ def plot_encoder_distances(
     metric : str, default="euclidean"
         Metric of the true neighbours, e.g. ``"cosine"`` for text embeddings.
     n_random_pairs : int, default=10000
-        Number of random pairs.
+        Number of random pairs, at least 1.
     random_state : int, RandomState instance or None, default=None
         Draws the random pairs.
     ax : matplotlib Axes, default=None
@@ -440,6 +466,7 @@ def plot_encoder_distances(
     from sklearn.neighbors import NearestNeighbors
 
     _pyplot()
+    _check_n_random_pairs(n_random_pairs, 1)  # before the exact search
     neighbors = (
         NearestNeighbors(n_neighbors=n_neighbors, metric=metric)
         .fit(X)

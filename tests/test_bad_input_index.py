@@ -96,6 +96,23 @@ def test_add_rejects_bad_ids(kind, n):
     check_rejected(index, lambda: index.add(X, ids=make(n)), pattern)
 
 
+@pytest.mark.parametrize("method", ["add", "remove"])
+def test_python_ints_beyond_int64_are_named_as_such(method):
+    # numpy holds [2**64, 1] as objects: the message is their range, not their dtype
+    index = fitted()
+    X = np.random.default_rng(0).standard_normal((2, N_FEATURES))
+    call = {"add": lambda ids: index.add(X, ids=ids), "remove": index.remove}[method]
+    for ids in ([2**64, 1], [-(2**63) - 1, 1]):
+        check_rejected(index, lambda ids=ids: call(ids), r"fit in int64; got -?\d+")
+
+
+def test_ids_held_as_python_int_objects_are_ids():
+    index = fitted()
+    X = np.random.default_rng(0).standard_normal((2, N_FEATURES))
+    index.add(X, ids=np.array([7, 2**62], dtype=object)).remove(np.array([7], dtype=object))
+    assert index.ids_[-1] == 2**62 and 7 not in index.ids_
+
+
 @FEW
 @given(
     ids=st.sampled_from(

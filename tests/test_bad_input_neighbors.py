@@ -97,6 +97,50 @@ def test_query_parameters_set_after_fit_are_checked(fitted_small, name, value):
         broken.kneighbors(bits)
 
 
+def test_queries_check_only_the_parameters_they_read():
+    # as scikit-learn's NearestNeighbors: a parameter set after fit that a query does
+    # not read (n_neighbors for a radius query or an explicit k) does not fail it
+    nn = HammingNeighbors(n_neighbors=3).fit(BITS)
+    expected = nn.radius_neighbors(BITS, radius=5)
+    k_expected = nn.kneighbors(BITS, n_neighbors=2)
+    nn.set_params(n_neighbors=0, ef_search=0)
+    for result, reference in zip(nn.radius_neighbors(BITS, radius=5), expected, strict=True):
+        for row, reference_row in zip(result, reference, strict=True):
+            np.testing.assert_array_equal(row, reference_row)
+    assert nn.radius_neighbors_graph(radius=5).shape == (10, 10)
+    with pytest.raises(ValueError, match="'ef_search' parameter"):
+        nn.kneighbors(BITS, n_neighbors=2)
+    nn.set_params(ef_search="auto")
+    for result, reference in zip(nn.kneighbors(BITS, n_neighbors=2), k_expected, strict=True):
+        np.testing.assert_array_equal(result, reference)
+    with pytest.raises(ValueError, match="'n_neighbors' parameter"):
+        nn.kneighbors(BITS)
+    with pytest.raises(ValueError, match="'n_jobs' parameter"):
+        nn.set_params(n_neighbors=3, n_jobs=0).radius_neighbors(BITS, radius=5)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_packed_changed_after_fit_is_an_error_not_wrong_neighbours(cls):
+    # 8 bits are one byte either way: queries read with the other format would be
+    # compared with the fitted codes without any error
+    bits = BITS[:, :8]
+    unpacked = fit(cls(n_neighbors=3), bits)
+    unpacked.set_params(packed=True)
+    with pytest.raises(ValueError, match="packed=True.*fitted with packed=False"):
+        unpacked.kneighbors(bits)
+    packed = fit(cls(n_neighbors=3, packed=True), np.packbits(bits, axis=1))
+    packed.set_params(packed=False)
+    with pytest.raises(ValueError, match="packed=False.*fitted with packed=True"):
+        packed.kneighbors(bits[:, :1])
+    packed.set_params(packed=True, binarize=0.5)
+    with pytest.raises(ValueError, match="'binarize' parameter must be None when packed=True"):
+        packed.kneighbors(np.packbits(bits, axis=1))
+    # the fitted format still answers, and None queries read no format
+    packed.set_params(binarize=None)
+    assert packed.kneighbors(np.packbits(bits, axis=1))[1].shape == (10, 3)
+    assert unpacked.kneighbors()[1].shape == (10, 3)
+
+
 def test_binarize_with_packed_is_rejected():
     with pytest.raises(ValueError, match="'binarize' parameter must be None when packed=True"):
         HammingNeighbors(packed=True, binarize=0.5).fit([[0, 1]])

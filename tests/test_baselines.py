@@ -107,3 +107,33 @@ def test_large_float32_rows_fit(cls):
     assert np.isfinite(enc.mean_).all() and enc.mean_.dtype == np.float32
     reference = cls(n_bits=8, random_state=0).fit(Z * 1e37 + 1e37)
     assert np.mean(enc.transform(X) == reference.transform(Z * 1e37 + 1e37)) > 0.95
+
+
+@pytest.mark.parametrize("cls", [SimHash, PCAITQ])
+def test_rows_near_the_float64_limit_get_the_codes_of_scaled_rows(cls):
+    # codes are signs of centred projections: rows times a power of two get the same
+    # codes, though their sum (the mean) and products overflow float64
+    Z = 1 + np.random.default_rng(0).standard_normal((500, 6))
+    big = Z * 2.0**1016  # up to ~3e306
+    reference = cls(n_bits=8, random_state=0).fit(Z)
+    enc = cls(n_bits=8, random_state=0).fit(big)
+    assert np.isfinite(enc.mean_).all() and np.isfinite(enc.projection_).all()
+    np.testing.assert_array_equal(enc.mean_, reference.mean_ * 2.0**1016)
+    np.testing.assert_array_equal(enc.transform(big), reference.transform(Z))
+    V = enc.embed(big)
+    assert np.isfinite(V).all()
+    np.testing.assert_allclose(V, reference.embed(Z) * 2.0**1016, rtol=1e-10)
+
+
+@pytest.mark.parametrize("cls", [SimHash, PCAITQ])
+def test_embed_overflowing_the_dtype_is_infinite_not_nan(cls):
+    # rows far from the mean project beyond float32: +-inf keeps the sign, NaN would
+    # make every such bit 0
+    Z = np.random.default_rng(1).standard_normal((200, 6))
+    X = (Z * 2.0**126).astype(np.float32)
+    enc = cls(n_bits=8, random_state=0).fit(X)
+    V = enc.embed(X)
+    assert V.dtype == np.float32 and not np.isnan(V).any()
+    reference = (X.astype(np.float64) - enc.mean_) @ enc.projection_.astype(np.float64)
+    np.testing.assert_array_equal(np.sign(V), np.sign(reference))
+    np.testing.assert_array_equal(enc.transform(X), (reference > 0).astype(np.uint8))

@@ -59,6 +59,21 @@ def test_fit_leaves_torch_global_rng_alone(digits):
     torch.testing.assert_close(torch.rand(3), expected)
 
 
+def test_fit_leaves_the_accelerators_rngs_alone(digits, monkeypatch):
+    # torch.manual_seed also reseeds every CUDA (and MPS) device, which fork_rng(devices=[])
+    # does not restore: on a GPU machine a fit, even on the CPU, changed the caller's CUDA
+    # random stream. Weights are initialised on the CPU: only its generator is seeded.
+    import torch
+
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(seed))
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: seeded.append(seed))
+    X, _ = digits
+    BinaryHashEncoder(random_state=0, **FAST).fit(X[:100])
+    BinaryHashEncoder(random_state=0, **FAST).partial_fit(X[:100]).partial_fit(X[100:200])
+    assert seeded == []
+
+
 def test_history_records_terms_and_convergence(fitted):
     h = fitted.history_
     assert len(h) == FAST["max_epochs"]
@@ -423,6 +438,22 @@ def test_continuous_labels_rejected(small):
         BinaryHashEncoder(**K).fit(small, np.linspace(0, 1, len(small)))
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [["a", None], np.array(["a", None], dtype=object), np.array([1, "a"], dtype=object)],
+)
+def test_labels_of_mixed_kinds_are_named_and_keep_the_state(small, small_fitted, labels):
+    # None among strings (a missing label) or numbers among strings: numpy cannot sort
+    # them; the error says what is wrong with y, not that it is a continuous target
+    enc = copy.deepcopy(small_fitted)
+    before = state_of(enc, small)
+    y = np.resize(np.asarray(labels, dtype=object), len(small))
+    with pytest.raises(ValueError, match="one kind.*missing label") as info:
+        enc.fit(small, y if isinstance(labels, np.ndarray) else y.tolist())
+    assert "continuous" not in str(info.value)
+    assert state_of(enc, small) == before
+
+
 def test_continuous_target_of_a_pipeline_names_the_way_out(small):
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
@@ -467,6 +498,19 @@ def test_read_only_rows_train_without_a_warning(small):
         warnings.simplefilter("error")
         BinaryHashEncoder(**K).fit(X)
         BinaryHashEncoder(**K).partial_fit(X)
+
+
+def test_read_only_queries_encode_without_a_warning(small_fitted, tmp_path):
+    # GridSearchCV workers also transform read-only memory maps (the test folds); torch
+    # warns once per process, so the check runs in a fresh one
+    joblib.dump(small_fitted, tmp_path / "enc.joblib")
+    code = (
+        "import warnings, joblib, numpy as np; warnings.simplefilter('error'); "
+        f"enc = joblib.load({str(tmp_path / 'enc.joblib')!r}); "
+        "X = np.ones((5, enc.n_features_in_), np.float32); X.setflags(write=False); "
+        "enc.transform(X); enc.packbits(X); enc.embed(X)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_feature_names_out_before_fit_raises():

@@ -1,5 +1,6 @@
 """HashIndex: two-stage search, ids, add/remove, bad input, estimator checks."""
 
+import copy
 import pickle
 import threading
 
@@ -435,6 +436,28 @@ def test_removing_no_ids_changes_nothing(index):
     for nothing in ([], (), np.array([]), np.array([], dtype=np.int64)):
         index.remove(nothing)
     same_state(index, before)
+
+
+@pytest.mark.parametrize("name", ["ids_", "codes_", "vectors_"])
+def test_fitted_arrays_are_read_only_views_of_the_state(index, X, name):
+    # `ids = index.ids_; ids += 1000` (a copy meant) must not rewrite the index's ids,
+    # its searcher's codes or the rows earlier states share
+    before = index.kneighbors(X[:5], 5)
+    array = getattr(index, name)
+    with pytest.raises(ValueError, match="read-only"):
+        array += 1
+    for got, want in zip(index.kneighbors(X[:5], 5), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.sort(index.ids_ + 0), np.arange(len(X)))
+
+
+def test_a_shallow_copy_is_one_consistent_snapshot(index, X):
+    # documented (Notes): ids_, codes_, vectors_ of a copy agree whatever adds meanwhile
+    snapshot = copy.copy(index)
+    index.add(X[:3], ids=[-3, -2, -1]).remove([5, 6])
+    assert snapshot.n_items_ == len(snapshot.codes_) == len(snapshot.vectors_) == len(X)
+    np.testing.assert_array_equal(snapshot.ids_, np.arange(len(X)))
+    assert index.n_items_ == len(X) + 1
 
 
 @pytest.mark.parametrize("scale", [1e20, 1e-24])

@@ -294,7 +294,9 @@ def test_skhash_dask_partial_fit_rejects_misaligned_labels_and_keeps_the_encoder
         partial_fit(enc, data)
 
 
-def test_a_chunk_seen_again_reuses_its_graph(data, monkeypatch):
+@pytest.fixture
+def graph_calls(monkeypatch):
+    """The row counts of every k-NN graph built while the test runs."""
     import skhash._knn_graph
 
     calls = []
@@ -305,6 +307,11 @@ def test_a_chunk_seen_again_reuses_its_graph(data, monkeypatch):
         return original(X, *args, **kwargs)
 
     monkeypatch.setattr(skhash._knn_graph, "knn_graph", counted)
+    return calls
+
+
+def test_a_chunk_seen_again_reuses_its_graph(data, graph_calls):
+    calls = graph_calls
     cached = train_in_chunks(data, passes=2, max_steps=16)
     assert calls == [60] * 4  # the second pass finds every chunk's graph
     calls.clear()
@@ -350,3 +357,37 @@ def test_auto_budget_follows_the_trained_code_length(data):
     enc.partial_fit(data)
     # "auto": max_epochs passes over max_samples rows, as for the 8-bit first call
     assert dict(enc.net_.callbacks_)["lr_schedule"].max_steps == 3 * -(-enc.max_samples // 32)
+
+
+def test_lr_and_beta_max_set_between_calls_apply_to_the_next_call(data):
+    # the divergence message says "lower lr or beta_max" and that the encoder keeps its
+    # state: the next call must train with the lowered values (it used the first call's)
+    enc = BinaryHashEncoder(**K, max_steps=8).partial_fit(data[:60])
+    enc.set_params(lr=1e-7, beta_max=2.0)
+    enc.partial_fit(data[60:120])
+    last_step = enc.n_steps_ - 1
+    assert enc.history_[-1, "lr"] == pytest.approx(1e-7 * (1 + np.cos(np.pi * last_step / 8)) / 2)
+    assert enc.history_[-1, "beta"] == pytest.approx(2.0 ** (last_step / 7))
+    # the first call's record is left as it was trained
+    assert enc.history_[0, "beta"] == pytest.approx(16.0 ** (1 / 7))
+
+
+def test_verbose_set_between_calls_prints_the_next_call(data, capsys):
+    enc = BinaryHashEncoder(**K, max_steps=8).partial_fit(data[:60])
+    capsys.readouterr()
+    enc.set_params(verbose=1)
+    enc.partial_fit(data[60:120])
+    assert "rdmreg" in capsys.readouterr().out
+
+
+def test_fit_drops_the_graphs_of_earlier_partial_fit_calls(data, graph_calls):
+    # fit starts anew: a graph kept by partial_fit before it (above 60,000 rows an
+    # approximate one, drawn with that call's seed) is not reused by the calls after it
+    calls = graph_calls
+    enc = BinaryHashEncoder(**K, max_steps=100).partial_fit(data[:60])
+    enc.fit(data)
+    assert not getattr(enc, "_chunk_graphs", None)
+    calls.clear()
+    enc.set_params(max_steps=enc.n_steps_ + 2)
+    enc.partial_fit(data[:60])
+    assert calls == [60]

@@ -172,6 +172,64 @@ def test_failed_save_leaves_the_old_directory(saved, monkeypatch):
     assert sorted(os.listdir(path.parent)) == ["index"]
 
 
+def test_save_through_a_symlink_replaces_its_target_and_keeps_the_link(saved, encoder, X):
+    # e.g. models/current -> v1: the link is followed (as writing a file through one
+    # is), v1 is replaced atomically, and neither a stray ".old" entry nor a real
+    # directory in place of the link is left behind
+    index, path = saved
+    parent = path.parent
+    os.symlink("index", parent / "current")
+    bigger = fit_index(X[:50], encoder)
+    bigger.add(X[50:53] + 1.0)
+    bigger.save(parent / "current")
+    assert sorted(os.listdir(parent)) == ["current", "index"]
+    assert os.readlink(parent / "current") == "index"
+    assert len(HashIndex.load(path, verify=True)) == 53
+    encoder.save(parent / "current")  # the encoder's save: the same rule
+    assert sorted(os.listdir(parent)) == ["current", "index"]
+    assert os.readlink(parent / "current") == "index"
+    assert type(load_encoder(path, verify=True)) is BinaryHashEncoder
+
+
+def test_save_into_an_empty_directory(tmp_path, saved, encoder, Q):
+    # e.g. tempfile.TemporaryDirectory() or a directory made beforehand: nothing to lose
+    index, _ = saved
+    (tmp_path / "empty").mkdir()
+    index.save(tmp_path / "empty")
+    assert_same_answers(index, HashIndex.load(tmp_path / "empty", verify=True), Q)
+    (tmp_path / "empty2").mkdir()
+    encoder.save(tmp_path / "empty2")
+    assert type(load_encoder(tmp_path / "empty2")) is BinaryHashEncoder
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_a_directory_that_cannot_be_moved_aside_leaves_nothing_behind(saved, monkeypatch):
+    # "." cannot be renamed (EBUSY): the complete new directory written beside it is removed
+    index, path = saved
+    before = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+    monkeypatch.chdir(path)
+    with pytest.raises(OSError):
+        index.save(".")
+    assert sorted(os.listdir(path.parent)) == ["index"]
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()} == before
+
+
+def test_save_fsyncs_the_new_directories_before_renaming_them_in(saved, monkeypatch):
+    # the files' data is synced, and so must be the directories that name them: else a
+    # crash after the rename can leave the new directory with entries missing
+    import skhash._persistence as module
+
+    index, path = saved
+    synced, fsync = [], module._fsync
+    monkeypatch.setattr(module, "_fsync", lambda p: (synced.append(str(p)), fsync(p)))
+    renames, rename = [], os.rename
+    monkeypatch.setattr(os, "rename", lambda a, b: (renames.append(len(synced)), rename(a, b)))
+    index.save(path)
+    tmp = next(p for p in synced if os.path.basename(p).startswith(".index.tmp-"))
+    before = synced[: renames[-1]]  # synced before the new directory was renamed in
+    assert {tmp, os.path.join(tmp, "encoder")} <= set(before)
+
+
 def test_refuses_to_replace_a_foreign_directory(tmp_path, saved):
     index, _ = saved
     (tmp_path / "mine").mkdir()
@@ -283,6 +341,45 @@ def test_a_manifest_with_missing_or_malformed_fields_is_a_clear_error(saved, whe
     load = (lambda: load_encoder(path / where)) if where else (lambda: HashIndex.load(path))
     with pytest.raises(ValueError, match="manifest.json lacks a field.*damaged"):
         load()
+
+
+def test_prefix_bits_set_after_fit_round_trips_unused(tmp_path, X, encoder, Q):
+    # prefix_bits takes effect at the next fit: the saved codes keep the fitted length
+    index = fit_index(X, encoder, n_candidates=3).set_params(prefix_bits=8)
+    index.save(tmp_path / "ix")
+    loaded = HashIndex.load(tmp_path / "ix")
+    assert loaded.prefix_bits == 8 and loaded.n_bits_ == index.n_bits_ == 16
+    assert_same_answers(index, loaded, Q)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        # 9 of the 16 bits: queries encoded shorter than the stored codes (wrong answers)
+        (lambda m: m.update(n_bits=9), "n_bits 9"),
+        (lambda m: m.update(n_bits=16.0), "n_bits 16.0"),
+        (lambda m: m.update(n_bits=17), "n_bits 17"),
+        (lambda m: m.update(vector_scale="x"), "vector_scale"),
+        (lambda m: m.update(vector_scale=-1.0), "vector_scale"),
+        (lambda m: m["encoder"].update(frozen="no"), "frozen"),
+        (lambda m: m.update(feature_names_in=["a"]), "feature_names_in"),
+    ],
+)
+def test_manifest_fields_that_disagree_with_the_files_are_damage(
+    tmp_path, X, encoder, change, match
+):
+    fit_index(X, encoder, rescore="int8").save(tmp_path / "ix")
+    edit_manifest(tmp_path / "ix", change)
+    with pytest.raises(ValueError, match=match):
+        HashIndex.load(tmp_path / "ix")
+
+
+def test_an_index_manifest_whose_width_is_not_the_encoders_is_damage(tmp_path, X, encoder):
+    # no vectors to check it against: the width was only caught by the first query
+    fit_index(X, encoder, rescore=None).save(tmp_path / "ix")
+    edit_manifest(tmp_path / "ix", lambda m: m.update(n_features_in=11))
+    with pytest.raises(ValueError, match="n_features_in 11"):
+        HashIndex.load(tmp_path / "ix")
 
 
 def test_loading_never_unpickles(saved, tmp_path):

@@ -78,6 +78,20 @@ def test_code_histograms_needs_counts(plt):
         plot_code_histograms([{"epoch": 1, "hist_counts": [1] * 12}], kind="bars")
 
 
+def test_code_histograms_bad_input_is_named(plt):
+    rows = [{"epoch": 1, "hist_counts": [1] * 12}, {"epoch": 2, "hist_counts": [2] * 12}]
+    with pytest.raises(ValueError, match="hist_counts.*same number of bins"):
+        plot_code_histograms([*rows, {"epoch": 3, "hist_counts": [1] * 10}])
+    with pytest.raises(ValueError, match="hist_counts.*same number of bins"):
+        plot_code_histograms([{"epoch": 1, "hist_counts": []}])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_lines must be an int >= 1"):
+            plot_code_histograms(rows, kind="lines", max_lines=bad)
+    with pytest.raises(ValueError, match="value_range"):
+        plot_code_histograms(rows, value_range=(1.5, -1.5))
+    assert not plt.get_fignums()
+
+
 def test_hamming_distance_pairs():
     codes = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]], dtype=np.uint8)
     near, far = hamming_distance_pairs(codes, [[1], [0], [1]], n_random_pairs=500, random_state=0)
@@ -105,6 +119,23 @@ def test_hamming_distance_pairs_validates():
         hamming_distance_pairs(codes, [[5], [0], [1]])
     with pytest.raises(ValueError, match="integer"):
         hamming_distance_pairs(codes, [[0.5], [0.0], [1.0]])
+
+
+def test_n_random_pairs_is_checked(plt):
+    codes = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]], dtype=np.uint8)
+    neighbors = [[1], [0], [1]]
+    near, far = hamming_distance_pairs(codes, neighbors, n_random_pairs=0)
+    assert far.shape == (0,) and far.dtype == np.int64
+    for bad in (-1, 2.5, True, None, "10"):
+        with pytest.raises((TypeError, ValueError), match="n_random_pairs must be an int"):
+            hamming_distance_pairs(codes, neighbors, n_random_pairs=bad)
+    # the plot compares the two distributions: it needs pairs of both kinds
+    for bad in (0, -1, 2.5, None):
+        with pytest.raises((TypeError, ValueError), match="n_random_pairs must be an int >= 1"):
+            plot_hamming_distances(codes, neighbors, n_random_pairs=bad)
+    with pytest.raises(ValueError, match="no neighbour pair"):
+        plot_hamming_distances(codes, [[-1], [-1], [-1]], n_random_pairs=10)
+    assert not plt.get_fignums()  # nothing drawn
 
 
 def test_hamming_distance_plots(fitted, digits, plt):

@@ -69,7 +69,8 @@ class HammingNeighborsBase(BaseEstimator):
         ],
         "random_state": ["random_state"],
     }
-    # Parameters a query reads: checked again there, as set_params may follow fit.
+    # Parameters a k-neighbours query reads: checked again there, as set_params may
+    # follow fit (n_neighbors only without the argument; a radius query reads n_jobs).
     _query_parameters = ("n_neighbors", "ef_search", "n_jobs")
 
     def __init__(
@@ -115,8 +116,26 @@ class HammingNeighborsBase(BaseEstimator):
 
     def _validate_X(self, X, reset):
         """Check ``X`` and return its codes packed, C-contiguous uint8."""
+        if not reset:
+            self._check_query_format()
         X = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=True)
         return self._pack(X)
+
+    def _check_query_format(self):
+        """Raise if ``set_params`` changed the input format since :meth:`fit`.
+
+        Queries read with another format than the fitted codes' would be
+        compared with them silently (8 bits are one byte either way).
+        """
+        fitted_packed = self.n_bits_ == 8 * self.n_features_in_  # else one column per bit
+        if bool(self.packed) != fitted_packed:
+            raise ValueError(
+                f"packed={self.packed} was set after the estimator was fitted with "
+                f"packed={fitted_packed}: queries must have the format of the fitted "
+                "codes; set it back or fit again."
+            )
+        if self.packed and self.binarize is not None:
+            raise ValueError("The 'binarize' parameter must be None when packed=True.")
 
     def _pack(self, X):
         """Packed, C-contiguous uint8 codes of a validated ``X``."""
@@ -224,10 +243,15 @@ class HammingNeighborsBase(BaseEstimator):
 
     # -- queries -------------------------------------------------------------------------
 
-    def _queries(self, X):
-        """The query codes (the fitted ones if ``X`` is None) and their words."""
+    def _queries(self, X, parameters):
+        """The query codes (the fitted ones if ``X`` is None) and their words.
+
+        ``parameters``: the names of the parameters the query reads, checked
+        again (``set_params`` may follow ``fit``); as in scikit-learn, one it
+        does not read, set to a bad value after ``fit``, does not fail it.
+        """
         check_is_fitted(self)
-        check_query_params(self)
+        check_query_params(self, parameters)
         if X is None:
             return self.codes_, self._words
         queries = self._validate_X(X, reset=False)
@@ -333,7 +357,11 @@ class KNeighborsMixin:
             (among the neighbours found, for ``"nndescent"``).
         """
         _check_return_distance(return_distance)
-        queries, query_words = self._queries(X)
+        # self.n_neighbors is read only without the argument
+        read = [
+            name for name in self._query_parameters if name != "n_neighbors" or n_neighbors is None
+        ]
+        queries, query_words = self._queries(X, read)
         query_is_train = X is None
         k = self._check_n_neighbors(n_neighbors, query_is_train, queries.shape[0])
         if self.fit_method_ == "brute":
@@ -424,7 +452,7 @@ class RadiusNeighborsMixin:
             or not radius >= 0
         ):
             raise ValueError(f"radius must be a number >= 0, got {radius!r}.")
-        queries, query_words = self._queries(X)
+        queries, query_words = self._queries(X, ("n_jobs",))
         # Distances are integers: d <= radius iff d <= floor(radius).
         radius = int(min(np.floor(radius), self.n_bits_))
         with numba_threads(self.n_jobs):
