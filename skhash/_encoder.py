@@ -530,7 +530,12 @@ class BinaryHashEncoder(
           (``"auto"``: ``max_epochs * ceil(max_samples / batch_size)``, twice
           that for codes of more than 64 bits); so
           state ``max_steps`` as the sum of the passes you intend, e.g.
-          ``max_epochs * sum(ceil(len(chunk) / batch_size))``. A call once the
+          ``max_epochs * sum(ceil(len(chunk) / batch_size))``, one step fewer
+          per pass over a chunk whose last batch would hold a single row (that
+          row is dropped: batch norm needs two). After :meth:`fit`, whose
+          ``"auto"`` budget counts the rows it trained on, the schedules go on
+          from ``n_steps_`` within the budget of this call's reading of
+          ``max_steps``; state it to continue a fitted encoder. A call once the
           budget is spent raises a ValueError. ``batch_size``, ``lr``,
           ``beta_max`` and ``verbose`` (the table per call; a progress bar
           only if the first call had one) are read at each call too (e.g. a

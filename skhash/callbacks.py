@@ -19,6 +19,7 @@ codes, e.g. ``encoder.embed(X)``.
 """
 
 import math
+import numbers
 import sys
 from itertools import cycle
 
@@ -86,7 +87,8 @@ class OutputScaleSchedule(Callback):
     beta_end : float
         Steepness at the last step (the encoder passes its ``beta_max``).
     beta_start : float, default=1.0
-        Steepness at the first step.
+        Steepness at the first step. Both ends must be finite and positive
+        (checked when skorch initializes the callback).
     max_steps : int or None, default=None
         Training steps of the schedule. None moves ``beta`` once per epoch
         instead, over ``net.max_epochs`` epochs.
@@ -96,6 +98,14 @@ class OutputScaleSchedule(Callback):
         self.beta_end = beta_end
         self.beta_start = beta_start
         self.max_steps = max_steps
+
+    def initialize(self):
+        # a geometric schedule needs both ends positive (beta_start=0 divided by zero)
+        for name in ("beta_start", "beta_end"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and np.isfinite(value) and value > 0):
+                raise ValueError(f"OutputScaleSchedule needs a finite {name} > 0, got {value!r}.")
+        return super().initialize()
 
     def _set(self, net, progress):
         beta = self.beta_start * (self.beta_end / self.beta_start) ** min(progress, 1.0)

@@ -264,3 +264,14 @@ def test_histogram_counts_keep_tiny_values_on_their_side_of_zero():
     # 12 bins over (-1.5, 1.5): bin 5 is [-0.25, 0), bin 6 is [0, 0.25)
     assert histogram_counts([1e-12])[6] == 1
     assert histogram_counts([-1e-12])[5] == 1
+
+
+@pytest.mark.parametrize(
+    "ends", [{"beta_start": 0.0}, {"beta_start": -1.0}, {"beta_end": float("nan")}]
+)
+def test_output_scale_schedule_needs_positive_ends(ends):
+    # beta_start=0 used to divide by zero at the first batch
+    schedule = OutputScaleSchedule(**{"beta_end": 16.0, **ends})
+    with pytest.raises(ValueError, match="OutputScaleSchedule needs a finite beta_"):
+        schedule.initialize()
+    assert OutputScaleSchedule(beta_end=16.0).initialize() is not None
