@@ -59,6 +59,26 @@ def test_fit_leaves_torch_global_rng_alone(digits):
     torch.testing.assert_close(torch.rand(3), expected)
 
 
+def test_fit_leaves_numpy_global_rng_alone(digits):
+    # the legacy global generator is what this checks (hence the noqa)
+    X, y = digits
+    before = np.random.get_state(legacy=False)  # noqa: NPY002
+    BinaryHashEncoder(random_state=0, **FAST).fit(X[:100], y[:100])
+    after = np.random.get_state(legacy=False)  # noqa: NPY002
+    np.testing.assert_array_equal(after["state"]["key"], before["state"]["key"])
+    assert after["state"]["pos"] == before["state"]["pos"]
+
+
+def test_constructor_takes_keyword_arguments_only():
+    with pytest.raises(TypeError, match="positional"):
+        BinaryHashEncoder(32)
+
+
+def test_a_non_cpu_device_is_tagged_non_deterministic():
+    assert not BinaryHashEncoder().__sklearn_tags__().non_deterministic
+    assert BinaryHashEncoder(device="cuda").__sklearn_tags__().non_deterministic
+
+
 def test_fit_leaves_the_accelerators_rngs_alone(digits, monkeypatch):
     # torch.manual_seed also reseeds every CUDA (and MPS) device, which fork_rng(devices=[])
     # does not restore: on a GPU machine a fit, even on the CPU, changed the caller's CUDA
