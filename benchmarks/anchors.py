@@ -3,7 +3,8 @@
 Issue 15, item 3. Two unsupervised deep-hashing methods of the same shape as
 skhash (a network, then a sign), implemented here from their papers and trained
 on the same inputs with the same network body as ``BinaryHashEncoder``'s default
-at 64 bits (standardised inputs, linear shortcut + one 256-unit GELU layer):
+at 64 bits (inputs standardised with its floored scale, linear shortcut + one
+256-unit GELU layer):
 
 - **BiHalf** (Li & van Gemert, AAAI 2021): the hash layer splits every bit at
   its median over the batch (top half +1, bottom half -1: exactly balanced bits),
@@ -52,9 +53,11 @@ from _harness import (
     recall,
     timed,
 )
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skhash import PCAITQ, BinaryHashEncoder, SimHash
+from skhash._encoder import _input_standardisation
 
 CORPORA = {"fortunes": "fortunes_minilm.npz", "manpages": "manpages_minilm.npz"}
 #: Tuning grid, the same for both anchors: lr x epochs (skhash's 40) x the method's weight
@@ -77,8 +80,11 @@ class Body(nn.Module):
 
     def __init__(self, X, n_bits, hidden=256):
         super().__init__()
-        self.register_buffer("mean", torch.from_numpy(X.mean(0)))
-        self.register_buffer("scale", torch.from_numpy(X.std(0) + 1e-8))
+        # skhash's standardisation, scale floored: the corpora hold a feature of float16
+        # rounding noise (values 0 and -2**-24) that X.std(0) would blow up to unit spread
+        mean, scale = _input_standardisation(StandardScaler().fit(X))
+        self.register_buffer("mean", torch.from_numpy(mean.astype(np.float32)))
+        self.register_buffer("scale", torch.from_numpy(scale.astype(np.float32)))
         d = X.shape[1]
         self.linear = nn.Linear(d, n_bits)
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, n_bits))

@@ -13,7 +13,7 @@ candidate multiplier ``m`` (``n_candidates = m``, so ``10 m`` candidates at k=10
 - ``sign-384``: the sign of each embedding coordinate (sentence-transformers'
   ``quantize_embeddings(..., "ubinary")``) in the same index, same rescoring;
 - ``pcaitq-B``: PCA-ITQ codes in the same index;
-- ``faiss-hnsw``: faiss ``IndexBinaryHNSW`` (M=32, efSearch = candidates) over the
+- ``faiss-hnsw``: faiss ``IndexBinaryHNSW`` (M=32, efSearch = max(candidates, 16)) over the
   skhash-64 codes + the same compiled float16 rescoring kernel;
 - ``float``: exact float32 inner-product search (faiss ``IndexFlatIP``).
 

@@ -230,7 +230,7 @@ class BinaryHashEncoder(
         The network's weights and buffers (``state_dict()`` of
         :class:`~skhash._module.HashMLP`) as float32 numpy arrays; what
         :meth:`embed` computes with when ``net_`` is absent, and what
-        :meth:`save` writes.
+        :meth:`save` writes. Read-only: a refit replaces the dict.
     hidden_layer_sizes_ : tuple of int
         Hidden widths of the trained network (``"auto"`` resolved).
     n_steps_ : int
@@ -736,6 +736,7 @@ class BinaryHashEncoder(
             ) from exc
 
     def _set_trained(self, net):
+        from ._inference import read_only_state
         from .callbacks import training_steps
 
         self.net_ = net
@@ -747,10 +748,12 @@ class BinaryHashEncoder(
             for layer in net.module_.hidden
             if hasattr(layer, "out_features")
         )
-        self.module_state_ = {
-            name: value.detach().cpu().numpy().astype(np.float32, copy=True)
-            for name, value in net.module_.state_dict().items()
-        }
+        self.module_state_ = read_only_state(
+            {
+                name: value.detach().cpu().numpy().astype(np.float32, copy=True)
+                for name, value in net.module_.state_dict().items()
+            }
+        )
 
     def _objective_settings(self, teacher_temperature):
         """Encoder parameters for :class:`~skhash._objective.HashingLoss`.

@@ -23,7 +23,7 @@ import re
 import numpy as np
 from scipy.special import erf
 
-__all__ = ["check_finite_outputs", "forward", "hidden_layer_keys"]
+__all__ = ["check_finite_outputs", "forward", "hidden_layer_keys", "read_only_state"]
 
 # torch.nn.BatchNorm1d's default
 _BN_EPS = 1e-5
@@ -34,6 +34,18 @@ def hidden_layer_keys(state):
     """Prefixes of the hidden Linear layers in order, e.g. ``["hidden.0", "hidden.2"]``."""
     indices = sorted(int(m.group(1)) for key in state if (m := _HIDDEN.match(key)))
     return [f"hidden.{i}" for i in indices]
+
+
+def read_only_state(state):
+    """``state`` with every array made read-only, in place; returns it.
+
+    A ``HashIndex`` keeps a reference to the state it was built with (a refit
+    replaces the dict, never writes into it): an in-place write would change
+    the index's queries without it knowing.
+    """
+    for array in state.values():
+        array.flags.writeable = False
+    return state
 
 
 def _check_state(state):

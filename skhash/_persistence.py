@@ -29,8 +29,8 @@ import math
 import numbers
 import os
 import shutil
+import stat
 import sys
-import tempfile
 import uuid
 from pathlib import Path, PurePosixPath
 
@@ -154,6 +154,20 @@ def _empty_directory(path):
         return False
 
 
+def _new_directory(prefix):
+    """A new directory ``prefix + random``, mode 0o777 less the umask (as mkdir(1) gives).
+
+    Not ``tempfile.mkdtemp``: its 0o700 would end up as the saved directory's mode.
+    """
+    while True:
+        candidate = Path(f"{prefix}{uuid.uuid4().hex[:12]}")
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            continue
+
+
 def _replace_directory(path, write):
     """Write a directory with ``write(tmp)`` beside ``path``, then move it into place.
 
@@ -171,9 +185,10 @@ def _replace_directory(path, write):
         )
     parent = path.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=parent))
+    tmp = _new_directory(parent / f".{path.name}.tmp-")
     try:
-        os.chmod(tmp, 0o755)
+        if path.exists():  # a replaced directory keeps the mode its owner gave it
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         write(tmp)
         # the directories naming the (synced) files: else a crash after the rename
         # below can leave the new directory with entries missing
@@ -535,7 +550,9 @@ def _load_weights(directory, manifest):
         raise _Corrupt(f"{directory}: unknown weights format {weights.get('format')!r}.")
     if sorted(state) != sorted(keys):
         raise _Corrupt(f"{directory}: the weights do not hold the arrays the manifest lists.")
-    return {k: np.asarray(v) for k, v in state.items()}
+    from ._inference import read_only_state
+
+    return read_only_state({k: np.asarray(v) for k, v in state.items()})
 
 
 def _encoder_from(directory, manifest):

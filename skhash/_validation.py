@@ -254,9 +254,10 @@ def fit_context(*, prefer_skip_nested_validation=True, keep_fitted=False):
             result = method(stage, *args, **kwargs)
             # commit: one swap of the whole instance state (parameters are the same
             # objects; configuration scikit-learn keeps on the instance, such as
-            # set_output's or a Pipeline's callback context, was copied into the stage)
-            vars(estimator).clear()
-            vars(estimator).update(vars(stage))
+            # set_output's or a Pipeline's callback context, was copied into the stage),
+            # in one assignment: a Ctrl-C between a clear() and an update() would leave
+            # an estimator without even its parameters
+            estimator.__dict__ = dict(vars(stage))
             return estimator if result is stage else result
 
         return wrapper

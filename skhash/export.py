@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from ._index import _unit_rows
+from ._index import _as_ids, _unit_rows
 from ._validation import Interval, Options, validate_params
 
 __all__ = ["pgvector_kneighbors", "to_faiss", "to_pgvector"]
@@ -78,21 +78,16 @@ def _check_codes(codes, n_bits, name="codes", allow_empty=False):
 
 
 def _check_ids(ids, n_codes):
-    """Unique int64 ids, one per code."""
+    """Unique int64 ids (PostgreSQL bigint, faiss idx_t), one per code, as ``HashIndex`` has."""
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.shape[0] != n_codes:
         raise ValueError(f"ids must be 1-D with one id per code ({n_codes}), got {ids.shape}.")
     if ids.size == 0:  # np.asarray([]) is float64
         return ids.astype(np.int64)
-    if ids.dtype.kind not in "iu":
-        raise ValueError(f"ids must be integers (int64), got dtype {ids.dtype}.")
-    if ids.dtype == np.uint64 and np.any(ids > np.iinfo(np.int64).max):
-        raise ValueError("ids must fit in int64 (PostgreSQL bigint, faiss idx_t).")
-    ids = ids.astype(np.int64)
-    uniq, counts = np.unique(ids, return_counts=True)
-    if uniq.shape[0] != ids.shape[0]:
-        raise ValueError(f"ids must be unique; duplicated: {uniq[counts > 1][:5].tolist()}.")
-    return ids
+    try:
+        return _as_ids(ids, n_codes)
+    except TypeError as error:  # this module's errors have always been ValueErrors
+        raise ValueError(str(error)) from None
 
 
 def _check_vectors(vectors, n_rows, name="vectors"):

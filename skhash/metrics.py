@@ -49,6 +49,9 @@ def _check_indices(array, name, n_rows=None):
     array = check_array(array, dtype=None, ensure_min_features=1, input_name=name)
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer indices, got dtype {array.dtype}.")
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        # the cast below would wrap them to negatives, which read as missing results
+        raise ValueError(f"{name} must fit in int64; got {array.max()}.")
     if n_rows is not None and array.shape[0] != n_rows:
         raise ValueError(
             f"{name} has {array.shape[0]} rows (queries), expected {n_rows} as in the "
@@ -144,6 +147,9 @@ def distance_recall_at_k(true_distances, distances, k=None):
     k = _check_k(k, distances.shape[1], "distances")
     if k > true_distances.shape[1]:
         raise ValueError(f"k={k} exceeds the {true_distances.shape[1]} exact distances given.")
+    if (np.diff(true_distances[:, :k], axis=1) < 0).any():
+        # the k-th column is read as the k-th nearest distance
+        raise ValueError("true_distances must be ascending along each row.")
     kth = true_distances[:, k - 1 : k]
     return float((distances[:, :k] <= kth).mean())
 
@@ -152,7 +158,10 @@ def _check_labels(labels, name):
     """1-D class labels, or a 2-D multi-label indicator matrix."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] > 1:
-        return check_array(labels, input_name=name).astype(bool)
+        labels = check_array(labels, dtype=None, input_name=name)
+        if labels.dtype != bool and not np.isin(labels, (0, 1)).all():
+            raise ValueError(f"{name} as a 2-D indicator matrix must hold only 0/1 values.")
+        return labels.astype(bool)
     return column_or_1d(labels, warn=False)
 
 

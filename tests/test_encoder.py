@@ -267,6 +267,20 @@ def test_importing_the_encoder_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_module_state_is_read_only(fitted, tmp_path):
+    # a HashIndex keeps a reference to the dict it was built with (a refit replaces it):
+    # an in-place write would change the index's queries behind its back
+    fitted.save(tmp_path / "enc")
+    loaded = BinaryHashEncoder.load(tmp_path / "enc")
+    for encoder in (fitted, loaded):
+        for name, array in encoder.module_state_.items():
+            with pytest.raises(ValueError, match="read-only"):
+                array[...] = 0
+            assert array.flags.writeable is False, name
+    clone = copy.deepcopy(fitted)  # copies are theirs to change
+    clone.module_state_["linear.bias"][...] = 0
+
+
 def test_module_state_is_the_torch_state_as_float32_numpy(fitted):
     state = fitted.net_.module_.state_dict()
     assert set(fitted.module_state_) == set(state)

@@ -133,3 +133,20 @@ def test_empty_codes_give_an_empty_index(kind):
     index.add_with_ids(codes, np.arange(5, dtype=np.int64) + 100)
     _, ids = index.search(codes[:1], 1)
     assert ids[0, 0] == 100
+
+
+def test_ids_are_checked_as_the_index_checks_them():
+    # the same rules as HashIndex: Python ints held as objects are ids, values beyond
+    # int64 (bigint, idx_t) and repeats are named
+    codes, _ = _data(3, 16)
+    index = to_faiss(codes, np.array([7, 2**62, 3], dtype=object), 16)
+    assert sorted(faiss.vector_to_array(index.id_map).tolist()) == [3, 7, 2**62]
+    for ids, pattern in [
+        (np.array([2**64, 1, 2], dtype=object), r"fit in int64; got 18446744073709551616"),
+        (np.array([2**63, 1, 2], dtype=np.uint64), r"fit in int64"),
+        ([1, 1, 2], r"unique; repeated: \[1\]"),
+        ([1.0, 2.0, 3.0], r"integers"),
+        ([1, 2], r"one id per code \(3\)"),
+    ]:
+        with pytest.raises(ValueError, match=pattern):
+            to_faiss(codes, ids, 16)

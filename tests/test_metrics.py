@@ -124,6 +124,26 @@ def test_map_validation():
         mean_average_precision([0], [[0, 1], [1, 0]], [[0, 1]])
 
 
+def test_metrics_refuse_inputs_they_would_misread():
+    # uint64 indices beyond int64 used to wrap to negatives, read as "missing"; unsorted
+    # exact distances gave a wrong k-th distance; a 0/1 indicator holding other values
+    # was cast to bool
+    big = np.array([[2**63 + 5]], dtype=np.uint64)
+    with pytest.raises(ValueError, match="int64"):
+        recall_at_k([[0]], big)
+    with pytest.raises(ValueError, match="int64"):
+        mean_average_precision([0], [0, 1], big)
+    with pytest.raises(ValueError, match="ascending"):
+        distance_recall_at_k([[3, 1]], [[1, 2]])
+    assert distance_recall_at_k([[1, 3, 0]], [[1, 4]]) == 0.5  # columns past k are not read
+    with pytest.raises(ValueError, match="0/1"):
+        mean_average_precision([[0, 2]], [[1, 0], [0, 1]], [[0, 1]])
+    with pytest.raises(ValueError, match="0/1"):
+        mean_average_precision([[0, 1]], [[0.5, 0], [0, 1]], [[0, 1]])
+    # bool and 0/1 float indicators are accepted
+    assert mean_average_precision([[False, True]], [[1.0, 0.0], [0.0, 1.0]], [[1, 0]]) == 1.0
+
+
 # Scorers
 
 

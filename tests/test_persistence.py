@@ -203,6 +203,25 @@ def test_save_into_an_empty_directory(tmp_path, saved, encoder, Q):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
 
 
+def test_save_respects_the_umask_and_keeps_the_replaced_directory_mode(tmp_path, saved, encoder):
+    # a new directory gets the mode mkdir(2) would give it (umask applied, as the files
+    # inside have); replacing one keeps the mode its owner chose for it
+    index, path = saved
+    old_umask = os.umask(0o077)
+    try:
+        index.save(tmp_path / "private")
+        encoder.save(tmp_path / "private_encoder")
+    finally:
+        os.umask(old_umask)
+    for saved_dir in (tmp_path / "private", tmp_path / "private_encoder"):
+        modes = {p.name: p.stat().st_mode & 0o777 for p in [saved_dir, *saved_dir.rglob("*")]}
+        assert set(modes.values()) <= {0o700, 0o600}, modes
+        assert modes[saved_dir.name] == 0o700
+    os.chmod(path, 0o750)
+    index.save(path)
+    assert path.stat().st_mode & 0o777 == 0o750
+
+
 def test_a_directory_that_cannot_be_moved_aside_leaves_nothing_behind(saved, monkeypatch):
     # "." cannot be renamed (EBUSY): the complete new directory written beside it is removed
     index, path = saved
