@@ -262,7 +262,8 @@ class TermInputs:
     def targets(self):
         if "targets" not in self._cache:
             draw = sample_hypercube(self.codes.shape, self._settings["sparsity"], self._generator)
-            self._cache["targets"] = draw.to(self.codes.device)
+            # drawn on the CPU in float32, used on the outputs' device and in their dtype
+            self._cache["targets"] = draw.to(self.codes)
         return self._cache["targets"]
 
     @property
@@ -276,7 +277,7 @@ class TermInputs:
                 s["active_dims"],
                 self._generator,
             )
-            self._cache["slices"] = draw.to(self.codes.device)
+            self._cache["slices"] = draw.to(self.codes)
         return self._cache["slices"]
 
 

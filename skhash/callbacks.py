@@ -68,6 +68,20 @@ def training_steps(net):
     return sum(len(row["batches"]) for row in net.history)
 
 
+def _check_max_steps(callback, allow_none=False):
+    """Raise unless ``callback.max_steps`` is an int >= 1 (or None where allowed)."""
+    value = callback.max_steps
+    if value is None and allow_none:
+        return
+    # bool is an int to Python, not a budget of steps
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(
+            f"{type(callback).__name__} needs an int max_steps >= 1"
+            + (" or None" if allow_none else "")
+            + f", got {value!r}."
+        )
+
+
 class OutputScaleSchedule(Callback):
     """Raise the output steepness ``beta`` of ``tanh(beta * h)`` over training.
 
@@ -90,8 +104,8 @@ class OutputScaleSchedule(Callback):
         Steepness at the first step. Both ends must be finite and positive
         (checked when skorch initializes the callback).
     max_steps : int or None, default=None
-        Training steps of the schedule. None moves ``beta`` once per epoch
-        instead, over ``net.max_epochs`` epochs.
+        Training steps of the schedule, >= 1. None moves ``beta`` once per epoch
+        instead, over ``net.max_epochs`` epochs (with one epoch, at ``beta_end``).
     """
 
     def __init__(self, *, beta_end, beta_start=1.0, max_steps=None):
@@ -105,17 +119,23 @@ class OutputScaleSchedule(Callback):
             value = getattr(self, name)
             if not (isinstance(value, numbers.Real) and np.isfinite(value) and value > 0):
                 raise ValueError(f"OutputScaleSchedule needs a finite {name} > 0, got {value!r}.")
+        _check_max_steps(self, allow_none=True)
         return super().initialize()
 
     def _set(self, net, progress):
-        beta = self.beta_start * (self.beta_end / self.beta_start) ** min(progress, 1.0)
+        if progress >= 1.0:  # exactly beta_end: the power can miss it by a rounding
+            beta = self.beta_end
+        else:
+            beta = self.beta_start * (self.beta_end / self.beta_start) ** progress
         net.module_.set_beta(beta)
         return beta
 
     def on_epoch_begin(self, net, **kwargs):
         if self.max_steps is None:
             epoch = len(net.history)  # 1-based: skorch adds the row before callbacks run
-            net.history.record("beta", self._set(net, (epoch - 1) / max(net.max_epochs - 1, 1)))
+            # a schedule of one epoch: that epoch is the last, at beta_end
+            last = net.max_epochs - 1
+            net.history.record("beta", self._set(net, (epoch - 1) / last if last > 0 else 1.0))
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if training and self.max_steps is not None:
@@ -141,14 +161,23 @@ class CosineLRSchedule(Callback):
     Parameters
     ----------
     max_steps : int
-        Training steps of the schedule; after them the rate stays at ``lr_min``.
+        Training steps of the schedule, >= 1; after them the rate stays at ``lr_min``.
     lr_min : float, default=0.0
-        Final learning rate.
+        Final learning rate, finite and >= 0 (checked when skorch initializes the
+        callback).
     """
 
     def __init__(self, *, max_steps, lr_min=0.0):
         self.max_steps = max_steps
         self.lr_min = lr_min
+
+    def initialize(self):
+        _check_max_steps(self)
+        # a negative rate would climb the loss; NaN would make every weight NaN
+        lr_min = self.lr_min
+        if not (isinstance(lr_min, numbers.Real) and np.isfinite(lr_min) and lr_min >= 0):
+            raise ValueError(f"CosineLRSchedule needs a finite lr_min >= 0, got {lr_min!r}.")
+        return super().initialize()
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training:
@@ -291,30 +320,48 @@ class HypercubeDiagnostics(Callback):
     Parameters
     ----------
     bins : int, default=12
-        Bins of the recorded histogram.
+        Bins of the recorded histogram, >= 1.
     value_range : tuple of float, default=(-1.5, 1.5)
-        Range of the recorded histogram.
+        Range of the recorded histogram, ``(low, high)`` with ``low < high``
+        (both checked when skorch initializes the callback).
     """
 
     def __init__(self, bins=HIST_BINS, value_range=HIST_RANGE):
         self.bins = bins
         self.value_range = value_range
 
+    def initialize(self):
+        # checked before training: numpy would reject them only at the first epoch's end
+        bins, value_range = self.bins, self.value_range
+        if not isinstance(bins, numbers.Integral) or isinstance(bins, bool) or bins < 1:
+            raise ValueError(f"HypercubeDiagnostics needs an int bins >= 1, got {bins!r}.")
+        try:
+            lo, hi = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            lo = hi = math.nan
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(
+                "HypercubeDiagnostics needs a value_range (low, high) of finite floats with "
+                f"low < high, got {value_range!r}."
+            )
+        return super().initialize()
+
     def on_epoch_begin(self, net, **kwargs):
-        self._last = None
+        # trailing "_": skorch takes the other attributes for parameters (get_params, clone)
+        self.last_batch_ = None
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         # keep the last full-size batch: a small remainder batch gives noisy figures
         if training and y_pred is not None:
             n_items = len(batch[0])  # a Batch: its items come first in y_pred
-            if self._last is None or n_items >= self._last[1]:
-                self._last = (y_pred.detach(), n_items)
+            if self.last_batch_ is None or n_items >= self.last_batch_[1]:
+                self.last_batch_ = (y_pred.detach(), n_items)
 
     def on_epoch_end(self, net, **kwargs):
-        if getattr(self, "_last", None) is None:
+        if getattr(self, "last_batch_", None) is None:
             return
-        y_pred, n_items = self._last
-        self._last = None
+        y_pred, n_items = self.last_batch_
+        self.last_batch_ = None
         with torch.no_grad():
             embed = y_pred[:n_items].detach().float().cpu().numpy()
         for key, value in code_statistics(embed, self.bins, self.value_range).items():
@@ -322,7 +369,7 @@ class HypercubeDiagnostics(Callback):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_last", None)  # a tensor of the last batch: not worth pickling
+        state.pop("last_batch_", None)  # a tensor of the last batch: not worth pickling
         return state
 
 

@@ -48,6 +48,9 @@ __all__ = ["DaskHashIndex", "ShardLostError", "packbits", "partial_fit", "transf
 # numba's workqueue threading layer aborts on concurrent launches from two
 # threads, and a launch already uses every thread the worker has: one at a time.
 _KERNEL_LOCK = threading.Lock()
+# add and compact read the index's arrays (and the next default id) and replace them:
+# one at a time, or an add running beside another would reuse its ids or drop its rows
+_WRITE_LOCK = threading.RLock()
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Bound on the weighted-Hamming look-up table entries a shard builds at once.
 _TABLE_ENTRIES = 1 << 23
@@ -115,6 +118,8 @@ def _check_frame(X, encoder, name):
 
 
 def _pack_block(block, encoder):
+    if block.shape[0] == 0:  # an empty chunk or partition; the encoders refuse 0 rows
+        return np.zeros((0, -(-int(encoder.n_bits) // 8)), dtype=np.uint8)
     if hasattr(encoder, "packbits"):
         return np.ascontiguousarray(encoder.packbits(block))
     return np.ascontiguousarray(np.packbits(encoder.transform(block), axis=1))
@@ -130,6 +135,8 @@ def _cut_prefix(packed, n_bits):
 
 
 def _transform_block(block, encoder):
+    if block.shape[0] == 0:  # see _pack_block
+        return np.zeros((0, int(encoder.n_bits)), dtype=np.uint8)
     return np.asarray(encoder.transform(block), dtype=np.uint8)
 
 
@@ -228,9 +235,10 @@ def partial_fit(encoder, X, y=None):
         Trained in place by ``partial_fit`` (each call transactional: a failing
         block leaves the encoder as it was after the previous block).
     X : dask.array.Array of shape (n_samples, n_features)
-        Rows in row chunks; column chunks are merged.
+        Rows in row chunks; column chunks are merged. Row chunk sizes may be
+        unknown (NaN, e.g. ``DataFrame.to_dask_array()``) when ``y`` is None.
     y : dask.array.Array of shape (n_samples,) or None, default=None
-        Labels chunked like the rows of ``X``.
+        Labels chunked like the rows of ``X`` (both of known chunk sizes).
 
     Returns
     -------
@@ -241,11 +249,13 @@ def partial_fit(encoder, X, y=None):
         raise TypeError(f"{type(encoder).__name__} has no partial_fit.")
     if not isinstance(X, da.Array) or X.ndim != 2:
         raise TypeError(f"X must be a 2-D dask array, got {type(X).__name__}.")
-    _check_known_chunks(X, "X")
     X = X.rechunk({1: -1})
     if y is not None:
         if not isinstance(y, da.Array) or y.ndim != 1:
             raise TypeError(f"y must be a 1-D dask array or None, got {type(y).__name__}.")
+        # each block is computed anyway: row counts are needed only to align the labels
+        _check_known_chunks(X, "X", "partial_fit needs its row counts to align the labels")
+        _check_known_chunks(y, "y", "partial_fit needs its row counts to align the labels")
         if y.chunks[0] != X.chunks[0]:
             raise ValueError(
                 f"y must be chunked like the rows of X: {y.chunks[0]} != {X.chunks[0]}."
@@ -261,12 +271,12 @@ def partial_fit(encoder, X, y=None):
 # shards
 
 
-def _check_known_chunks(X, name):
+def _check_known_chunks(X, name, why="every shard needs its row count to give global ids"):
     if any(np.isnan(c) for c in X.chunks[0]):
         raise ValueError(
             f"{name} has unknown chunk sizes (NaN), e.g. from a DataFrame or a boolean "
-            f"mask; every shard needs its row count to give global ids. Call "
-            f"{name}.compute_chunk_sizes() first (or DataFrame.to_dask_array(lengths=True))."
+            f"mask; {why}. Call {name}.compute_chunk_sizes() first (or "
+            "DataFrame.to_dask_array(lengths=True))."
         )
 
 
@@ -318,19 +328,25 @@ def _shard_summary(ids, *arrays):
     return np.array([ids[0], ids[-1], ids.size], dtype=np.int64)
 
 
-def _check_ids_disjoint(ranges, ids_arrays):
+def _check_ids_disjoint(ranges, ids_arrays, what):
     """Raise if two shards share an id (ids are sorted and unique within a shard)."""
     ranges = ranges[ranges[:, 2] > 0]
     order = np.argsort(ranges[:, 0], kind="stable")
     lo, hi = ranges[order, 0], ranges[order, 1]
     if lo.size < 2 or (lo[1:] > np.maximum.accumulate(hi)[:-1]).all():
         return
-    # Overlapping id ranges (interleaved ids): a global check, all ids on one worker.
-    ids = da.concatenate(ids_arrays)
-    unique = da.unique(ids)
-    n_unique = unique.map_blocks(lambda b: np.array([b.size]), chunks=(1,), dtype=np.int64)
-    if int(_compute(n_unique.sum())) != ids.shape[0]:
-        raise ValueError("ids must be unique across the whole index; some id appears twice.")
+    # Overlapping id ranges (interleaved ids): a global check, all ids on one worker;
+    # only the first repeated ids come back, to name them (as HashIndex does)
+    unique, counts = da.unique(da.concatenate(ids_arrays), return_counts=True)
+    repeated = _compute(dask.delayed(_first_repeated, pure=True)(unique, counts), what)
+    if repeated.size:
+        raise ValueError(
+            f"ids must be unique across the whole index; repeated: {repeated.tolist()}."
+        )
+
+
+def _first_repeated(unique, counts):
+    return unique[counts > 1][:5]
 
 
 def _build_shards(codes, ids, vectors):
@@ -342,7 +358,7 @@ def _build_shards(codes, ids, vectors):
     return codes, ids.map_blocks(_sort_ids, dtype=np.int64), vectors
 
 
-def _persist_shards(codes, ids, vectors):
+def _persist_shards(codes, ids, vectors, what):
     """Persist the shards and wait for them; returns them and per-shard id ranges."""
     if vectors is None:
         codes, ids = dask.persist(codes, ids)
@@ -350,21 +366,23 @@ def _persist_shards(codes, ids, vectors):
         codes, ids, vectors = dask.persist(codes, ids, vectors)
     args = [ids, "i", codes, "ij"] + ([] if vectors is None else [vectors, "ik"])
     summary = da.blockwise(_shard_summary, "i", *args, adjust_chunks={"i": 3}, dtype=np.int64)
-    ranges = _compute(summary).reshape(-1, 3)
+    ranges = _compute(summary, what).reshape(-1, 3)
     return codes, ids, vectors, ranges
 
 
-def _compute(collection):
+def _compute(collection, what="query"):
+    """Compute ``collection`` for the call ``what`` ("query", "fit", "add", "compact")."""
     try:
         return dask.compute(collection)[0]
     except CancelledError as exc:
         # distributed cancels a computation whose inputs died with a worker and
         # have no task to recompute them from: data scattered from the client.
         reason = getattr(exc, "reason", None) or "cancelled"
+        outcome = "No partial answer is returned" if what == "query" else "The index is unchanged"
         raise ShardLostError(
-            f"The query was cancelled ({reason}): shard data was lost with its worker "
+            f"The {what} was cancelled ({reason}): shard data was lost with its worker "
             "and cannot be recomputed, because it was scattered from the client rather "
-            "than computed on the cluster. No partial answer is returned. Rebuild the "
+            f"than computed on the cluster. {outcome}. Rebuild the "
             "index (fit) from a source the cluster can read again (e.g. "
             "dask.array.from_zarr, dask.dataframe.read_parquet)."
         ) from exc
@@ -495,7 +513,10 @@ class DaskHashIndex(BaseEstimator):
     encoder : fitted encoder or None, default=None
         If given, :meth:`fit`, :meth:`add` and :meth:`kneighbors` take
         features and encode them (:func:`packbits`; queries are encoded on the
-        client); otherwise they take packed uint8 codes.
+        client); otherwise they take packed uint8 codes. Used as is, never
+        fitted or copied: each call reads it. ``sklearn.base.clone`` (as in
+        ``GridSearchCV``) gives an unfitted copy of a plain encoder; wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` to keep it fitted there.
     n_candidates : int or None, default=None
         Candidates per shard (Hamming-nearest, or weighted-Hamming-nearest with
         ``asymmetric=True``) rescored by cosine (at least ``n_neighbors`` are
@@ -592,6 +613,13 @@ class DaskHashIndex(BaseEstimator):
         Codes are cut to their first ``prefix`` bits (None: whole codes); with
         ``source_bytes`` (``add``), new codes must have that width before the cut.
         """
+        if not isinstance(X, da.Array) and not _is_dask_dataframe(X):
+            # not packbits' advice (a DataFrame, or the encoder itself): neither applies here
+            raise TypeError(
+                f"X must be a dask array, got {type(X).__name__}: wrap in-memory rows with "
+                "da.from_array(X, chunks=...), or search them in one process "
+                "(skhash.HashIndex for features, skhash.HammingNeighbors for codes)."
+            )
         if self.encoder is not None:
             n_bits = _check_encoder(self.encoder)
             if _is_dask_dataframe(X):
@@ -653,6 +681,7 @@ class DaskHashIndex(BaseEstimator):
                 raise TypeError("ids must be a 1-D dask array chunked like X.")
             if ids.dtype.kind not in "iu":
                 raise ValueError(f"ids must be integers, got dtype {ids.dtype}.")
+            _check_known_chunks(ids, "ids")
             if ids.chunks[0] != codes.chunks[0]:
                 raise ValueError(
                     f"ids are chunked differently from X: {ids.chunks[0]} rows per chunk "
@@ -702,8 +731,8 @@ class DaskHashIndex(BaseEstimator):
         n_bits, source_bytes, (codes, ids_, vectors_) = self._prepare(
             X, ids, vectors, 0, want, self.prefix_bits
         )
-        codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_)
-        _check_ids_disjoint(ranges, [ids_])
+        codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_, "fit")
+        _check_ids_disjoint(ranges, [ids_], "fit")
         self.codes_, self.ids_, self.vectors_ = codes, ids_, vectors_
         self.n_bits_ = n_bits
         self._source_bytes = source_bytes  # width of packed query codes (before the cut)
@@ -726,6 +755,10 @@ class DaskHashIndex(BaseEstimator):
         """
         check_is_fitted(self)
         self._validate_params()
+        with _WRITE_LOCK:
+            return self._add(X, ids, vectors)
+
+    def _add(self, X, ids, vectors):
         first = int(self.id_ranges_[:, 1].max()) + 1 if self.id_ranges_[:, 2].any() else 0
         want = self.vectors_ is not None
         n_bits, source_bytes, (codes, ids_, vectors_) = self._prepare(
@@ -743,15 +776,27 @@ class DaskHashIndex(BaseEstimator):
                 f"new vectors have {vectors_.shape[1]} dimensions, the index "
                 f"{self.vectors_.shape[1]}."
             )
-        codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_)
+        codes, ids_, vectors_, ranges = _persist_shards(codes, ids_, vectors_, "add")
         ranges = np.concatenate([self.id_ranges_, ranges])
-        _check_ids_disjoint(ranges, [self.ids_, ids_])
-        self.codes_ = da.concatenate([self.codes_, codes])
-        self.ids_ = da.concatenate([self.ids_, ids_])
-        if vectors_ is not None:
-            self.vectors_ = da.concatenate([self.vectors_, vectors_])
-        self.id_ranges_ = ranges
+        _check_ids_disjoint(ranges, [self.ids_, ids_], "add")
+        self._swap_in(
+            codes_=da.concatenate([self.codes_, codes]),
+            ids_=da.concatenate([self.ids_, ids_]),
+            vectors_=None if vectors_ is None else da.concatenate([self.vectors_, vectors_]),
+            id_ranges_=ranges,
+        )
         return self
+
+    def _swap_in(self, **attributes):
+        """Replace fitted attributes in one assignment: a query running in another
+        thread reads the old index or the new one, never a mix (see ``kneighbors``)."""
+        self.__dict__ = {**vars(self), **attributes}
+
+    def _snapshot(self):
+        """A shallow copy of the index as it is now: one consistent state to query."""
+        snapshot = object.__new__(type(self))
+        snapshot.__dict__ = dict(vars(self))  # one copy: add/compact swap in one assignment
+        return snapshot
 
     def compact(self, target_rows=None):
         """Merge runs of adjacent small shards into shards of at most ``target_rows``.
@@ -767,9 +812,13 @@ class DaskHashIndex(BaseEstimator):
         self : DaskHashIndex
         """
         check_is_fitted(self)
+        with _WRITE_LOCK:
+            return self._compact(target_rows)
+
+    def _compact(self, target_rows):
         sizes = [int(s) for s in self.codes_.chunks[0]]
         if target_rows is None:
-            target_rows = max(sizes)
+            target_rows = max(max(sizes), 1)  # an empty index: nothing to merge, not an error
         validate_params(
             {"target_rows": [Interval(numbers.Integral, 1, None, closed="left")]},
             "DaskHashIndex.compact",
@@ -792,8 +841,8 @@ class DaskHashIndex(BaseEstimator):
         vectors = None if self.vectors_ is None else self.vectors_.rechunk(chunks)
         # merged shards may interleave ids: sort again within each
         codes, ids, vectors = _build_shards(codes, ids, vectors)
-        codes, ids, vectors, ranges = _persist_shards(codes, ids, vectors)
-        self.codes_, self.ids_, self.vectors_, self.id_ranges_ = codes, ids, vectors, ranges
+        codes, ids, vectors, ranges = _persist_shards(codes, ids, vectors, "compact")
+        self._swap_in(codes_=codes, ids_=ids, vectors_=vectors, id_ranges_=ranges)
         return self
 
     # -- searching ----------------------------------------------------------
@@ -903,6 +952,11 @@ class DaskHashIndex(BaseEstimator):
         ids : ndarray of shape (n_queries, n_neighbors), int64
             Global ids, nearest first; ties by id.
         """
+        # the index as it is now: an add or compact in another thread swaps in a new
+        # state in one assignment, which this query does not see half-way
+        return self._snapshot()._kneighbors(X, n_neighbors, return_distance, query_vectors)
+
+    def _kneighbors(self, X, n_neighbors, return_distance, query_vectors):
         check_is_fitted(self)
         self._validate_params()
         if self.n_candidates is not None and self.vectors_ is None:  # set after fit
@@ -912,6 +966,11 @@ class DaskHashIndex(BaseEstimator):
                 "n_candidates=None."
             )
         n_total = int(self.id_ranges_[:, 2].sum())
+        if n_total == 0 and n_neighbors in Interval(numbers.Integral, 1, None, closed="left"):
+            # the range check below would say "in the range [1, 0]"
+            raise ValueError(
+                f"n_neighbors={n_neighbors} exceeds the 0 rows in the index: add rows first."
+            )
         validate_params(
             {
                 "n_neighbors": [Interval(numbers.Integral, 1, n_total, closed="both")],

@@ -66,6 +66,11 @@ def label_centroid_loss(embed, labels):
         Scalar: mean over labelled items of the squared distance to their class
         centre, divided by ``n_bits``.
     """
+    if labels.shape != embed.shape[:1]:
+        raise ValueError(
+            f"labels must have one entry per row of embed, got shape {tuple(labels.shape)} "
+            f"for embed of shape {tuple(embed.shape)}."
+        )
     keep = labels >= 0
     if not bool(keep.any()):
         return embed.sum() * 0.0
@@ -112,7 +117,9 @@ def koleo_loss(embed, eps=1e-3):
     # float32 rounding puts near-duplicates ~1e-3 apart, not 0, with wrong gradients;
     # the candidates' distances are computed again directly
     with torch.no_grad():
-        dist = torch.cdist(embed, embed).fill_diagonal_(float("inf"))
+        # cdist has no half-precision CPU kernel (up to 25 rows): candidates from float32
+        wide = embed if embed.dtype in (torch.float32, torch.float64) else embed.float()
+        dist = torch.cdist(wide, wide).fill_diagonal_(float("inf"))
         candidates = dist.topk(min(_KOLEO_CANDIDATES, n - 1), dim=1, largest=False).indices
         exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
         nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
@@ -206,6 +213,11 @@ def similarity_distillation_loss(embed, inputs, temperature=0.1, teacher_tempera
         Scalar.
     """
     n = len(embed)
+    if len(inputs) != n:
+        raise ValueError(
+            f"embed and inputs must have the same number of rows, got {tuple(embed.shape)} "
+            f"and {tuple(inputs.shape)}."
+        )
     x = F.normalize(_power_of_two_rescale(inputs), dim=1)
     eye = torch.eye(n, dtype=torch.bool, device=embed.device)
     teacher = (x @ x.T / teacher_temperature).masked_fill(eye, float("-inf")).softmax(1)

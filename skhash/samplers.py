@@ -47,7 +47,7 @@ def sample_projections(
     n_dims : int
         Dimension of the space being sliced (the number of bits).
     n_projections : int
-        Number of slices.
+        Number of slices, >= 1.
     kind : {"sphere", "active", "axis"}, default="active"
         ``"sphere"``: uniform directions on the unit sphere (dense slices, the
         Cramér–Wold setting). ``"active"``: each direction is non-zero on exactly
@@ -56,8 +56,8 @@ def sample_projections(
         dense slices average away when ``n_dims`` is large. ``"axis"``: coordinate
         slices, which only match the per-bit marginals.
     active_dims : int, default=8
-        Non-zero coordinates per direction for ``kind="active"``; clipped to
-        ``n_dims``.
+        Non-zero coordinates per direction for ``kind="active"``, >= 1; clipped
+        to ``n_dims``.
     generator : torch.Generator, default=None
         Source of randomness.
     device : torch.device or str, default=None
@@ -68,6 +68,11 @@ def sample_projections(
     projections : torch.Tensor of shape (n_dims, n_projections)
         Columns of unit Euclidean norm.
     """
+    # no slice, or an empty one, would leave RDMReg NaN or blind (a zero "unit" direction)
+    if n_projections < 1:
+        raise ValueError(f"n_projections must be >= 1, got {n_projections!r}.")
+    if kind == "active" and active_dims < 1:
+        raise ValueError(f"active_dims must be >= 1, got {active_dims!r}.")
     if kind == "sphere":
         p = torch.randn(n_dims, n_projections, generator=generator, device=device)
     elif kind == "active":

@@ -4,12 +4,15 @@ import io
 
 import numpy as np
 import pytest
+import torch
+from sklearn.base import clone
 from skorch.callbacks import ProgressBar
 from skorch.history import History
 
 from skhash import BinaryHashEncoder
 from skhash._objective import TERM_NAMES
 from skhash.callbacks import (
+    HIST_RANGE,
     CosineLRSchedule,
     HypercubeDiagnostics,
     OutputScaleSchedule,
@@ -275,3 +278,101 @@ def test_output_scale_schedule_needs_positive_ends(ends):
     with pytest.raises(ValueError, match="OutputScaleSchedule needs a finite beta_"):
         schedule.initialize()
     assert OutputScaleSchedule(beta_end=16.0).initialize() is not None
+
+
+class _ScaledLinear(torch.nn.Module):
+    """A module with ``set_beta`` that remembers every value it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 1)
+        self.betas = []
+
+    def set_beta(self, beta):
+        self.beta = beta
+        self.betas.append(beta)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+def _tiny_net(callbacks, max_epochs=1, **kwargs):
+    from skorch import NeuralNetRegressor
+
+    X = np.random.default_rng(0).random((20, 3), dtype=np.float32)
+    net = NeuralNetRegressor(
+        _ScaledLinear,
+        max_epochs=max_epochs,
+        batch_size=10,
+        train_split=None,
+        verbose=0,
+        callbacks=callbacks,
+        **kwargs,
+    )
+    return net, X, X[:, :1].copy()
+
+
+def test_epoch_schedule_of_one_epoch_ends_at_beta_end():
+    # per-epoch beta with max_epochs=1 stayed at beta_start: the one epoch is the last
+    net, X, y = _tiny_net([("s", OutputScaleSchedule(beta_end=8.0, beta_start=2.0))])
+    net.fit(X, y)
+    assert net.history[:, "beta"] == [8.0]
+    net, X, y = _tiny_net([("s", OutputScaleSchedule(beta_end=8.0, beta_start=2.0))], 3)
+    net.fit(X, y)
+    assert net.history[:, "beta"] == [2.0, 4.0, 8.0]
+
+
+@pytest.mark.parametrize("max_steps", [None, 4])
+def test_output_scale_schedule_reaches_beta_end_exactly(max_steps):
+    # beta_start * (beta_end / beta_start) ** 1 is 7.299999999999999 for 0.3 and 7.3
+    schedule = OutputScaleSchedule(beta_end=7.3, beta_start=0.3, max_steps=max_steps)
+    net, X, y = _tiny_net([("s", schedule)], max_epochs=2)
+    net.fit(X, y)
+    assert net.module_.betas[0] == 0.3
+    assert net.module_.betas[-1] == 7.3
+    assert np.all(np.diff(net.module_.betas) >= 0)  # monotone
+
+
+@pytest.mark.parametrize("max_steps", [0, -2, 2.5, "auto", True])
+def test_step_schedules_check_max_steps_at_initialize(max_steps):
+    # these ran: 0 and -2 at the end values, 2.5 between, "auto" a TypeError mid-training
+    for schedule in (
+        OutputScaleSchedule(beta_end=8.0, max_steps=max_steps),
+        CosineLRSchedule(max_steps=max_steps),
+    ):
+        name = type(schedule).__name__
+        with pytest.raises(ValueError, match=f"{name} needs an int max_steps >= 1"):
+            schedule.initialize()
+    assert OutputScaleSchedule(beta_end=8.0, max_steps=None).initialize() is not None
+    assert CosineLRSchedule(max_steps=np.int64(3)).initialize() is not None
+
+
+@pytest.mark.parametrize("lr_min", [-0.1, float("nan"), float("inf"), "0"])
+def test_cosine_schedule_checks_lr_min_at_initialize(lr_min):
+    # a negative lr_min trained with a negative learning rate (gradient ascent), NaN with NaN
+    net, X, y = _tiny_net([("c", CosineLRSchedule(max_steps=4, lr_min=lr_min))], lr=0.01)
+    with pytest.raises(ValueError, match="CosineLRSchedule needs a finite lr_min >= 0"):
+        net.fit(X, y)
+    net, X, y = _tiny_net([("c", CosineLRSchedule(max_steps=4, lr_min=0))], lr=0.01)
+    assert net.fit(X, y).history[-1, "lr"] > 0
+
+
+def test_diagnostics_keep_their_params_after_training_so_nets_clone():
+    # the last batch was kept in `_last`, which skorch (no trailing "_") took for a
+    # parameter: get_params listed it and clone, of the callback or the net, failed
+    net, X, y = _tiny_net([("d", HypercubeDiagnostics(bins=6))])
+    net.fit(X, y)
+    diagnostics = dict(net.callbacks_)["d"]
+    assert set(diagnostics.get_params()) == {"bins", "value_range"}
+    assert clone(diagnostics).get_params() == {"bins": 6, "value_range": HIST_RANGE}
+    assert clone(net).initialize().get_params()["callbacks__d__bins"] == 6
+    assert len(net.history[-1, "hist_counts"]) == 6
+
+
+@pytest.mark.parametrize(
+    "params", [{"bins": 0}, {"bins": 2.0}, {"value_range": (1.0, -1.0)}, {"value_range": 3}]
+)
+def test_diagnostics_check_their_params_at_initialize(params):
+    # bins=0 failed in numpy at the end of the first epoch, after its training
+    with pytest.raises(ValueError, match="HypercubeDiagnostics needs"):
+        HypercubeDiagnostics(**params).initialize()

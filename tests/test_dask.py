@@ -1,6 +1,7 @@
 """skhash.dask on a real two-process LocalCluster (the ``dask_client`` fixture)."""
 
 import os
+import warnings
 
 import dask.array as da
 import dask.dataframe as dd
@@ -142,6 +143,57 @@ def test_encoding_rejects_bad_input(dask_client, fitted, digits):
     wrong = dd.from_pandas(pd.DataFrame(X, columns=[f"b{i}" for i in range(64)]), npartitions=2)
     with pytest.raises(ValueError, match="feature_names_in_"):
         transform(named, wrong)
+
+
+def test_empty_blocks_and_partitions_encode_to_no_rows(dask_client, fitted, digits):
+    # a filter leaves empty partitions (and a mask empty chunks); the encoders refuse 0
+    # rows in memory, as scikit-learn does, but a block of none is not an error here
+    X, _ = digits
+    X = X[:300].copy()
+    X[100:200, 0] = 99.0  # the whole second partition is filtered away
+    keep = X[:, 0] < 50
+    for encoder in (fitted, SimHash(n_bits=12, random_state=0).fit(X)):
+        frame = dd.from_pandas(pd.DataFrame(X, columns=[f"p{i}" for i in range(64)]), 3)
+        filtered = frame[frame["p0"] < 50]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # names the encoder was not fitted with
+            bits = transform(encoder, filtered).compute()
+            packed = packbits(encoder, filtered).compute()
+        expected = np.asarray(encoder.transform(X[keep]))
+        np.testing.assert_array_equal(bits.to_numpy(), expected)
+        np.testing.assert_array_equal(bits.index, np.flatnonzero(keep))
+        np.testing.assert_array_equal(packed, np.packbits(expected, axis=1))
+        dX = da.from_array(X, chunks=100)
+        masked = dX[da.from_array(keep, chunks=100)]
+        np.testing.assert_array_equal(packbits(encoder, masked).compute(), packed)
+        index = DaskHashIndex(encoder=encoder).fit(masked.compute_chunk_sizes())
+        assert index.codes_.chunks[0] == (100, 0, 100)
+        np.testing.assert_array_equal(index.codes_.compute(), packed)
+
+
+def test_partial_fit_takes_blocks_of_unknown_size_without_labels(digits):
+    # a DataFrame's to_dask_array() has unknown row counts: each block is computed
+    # anyway, so partial_fit needs them only to align labels (and says so)
+    import dask
+
+    from skhash.dask import partial_fit
+
+    X, _ = digits
+    params = dict(n_bits=8, hidden_layer_sizes=(16,), n_projections=16, random_state=0)
+    frame = dd.from_pandas(pd.DataFrame(X[:240]), npartitions=3)
+    unknown = frame.to_dask_array()
+    assert np.isnan(unknown.chunks[0]).all()
+    with dask.config.set(scheduler="synchronous"):
+        got = partial_fit(BinaryHashEncoder(**params, max_steps=6), unknown)
+        want = partial_fit(
+            BinaryHashEncoder(**params, max_steps=6), frame.to_dask_array(lengths=True)
+        )
+    np.testing.assert_array_equal(got.embed(X[:50]), want.embed(X[:50]))
+    labels = da.from_array(np.arange(240) % 3, chunks=80)
+    encoder = BinaryHashEncoder(**params, max_steps=6)
+    with pytest.raises(ValueError, match="unknown chunk sizes.*align the labels"):
+        partial_fit(encoder, unknown, labels)
+    assert not hasattr(encoder, "n_steps_")
 
 
 # --------------------------------------------------------------------------- index
@@ -660,6 +712,65 @@ def test_weighted_shard_search_builds_tables_in_blocks(monkeypatch):
     np.testing.assert_array_equal(blocks[1], whole[1])
 
 
+# --------------------------------------------------------------------------- clear errors
+
+
+def test_repeated_ids_across_shards_are_named(dask_client):
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (40, 16), np.uint8), axis=1)
+    index = DaskHashIndex().fit(da.from_array(codes[:20], chunks=10))
+    ranges = index.id_ranges_.copy()
+    # new ids 15..24 overlap the indexed 0..19: the repeated ones are named, as HashIndex does
+    with pytest.raises(ValueError, match=r"repeated: \[15, 16, 17, 18, 19\]"):
+        index.add(da.from_array(codes[20:30], chunks=5), ids=da.arange(15, 25, chunks=5))
+    np.testing.assert_array_equal(index.id_ranges_, ranges)
+    # repeated across two shards of one fit
+    ids = da.from_array(np.r_[np.arange(10), np.arange(9, 19)], chunks=10)
+    with pytest.raises(ValueError, match=r"repeated: \[9\]"):
+        DaskHashIndex().fit(da.from_array(codes[:20], chunks=10), ids=ids)
+
+
+def test_empty_index_errors_name_the_problem(dask_client):
+    codes = np.packbits(np.random.default_rng(0).integers(0, 2, (10, 16), np.uint8), axis=1)
+    index = DaskHashIndex().fit(da.from_array(codes[:0], chunks=5))
+    # not "n_neighbors must be an int in the range [1, 0]"
+    with pytest.raises(ValueError, match="n_neighbors=1 exceeds the 0 rows in the index"):
+        index.kneighbors(codes[:2], 1)
+    # compact() with its default target_rows has nothing to merge: not an error about 0
+    assert index.compact() is index
+    index.add(da.from_array(codes, chunks=5))
+    reference = hamming_knn(as_words(codes[:3]), as_words(codes), 10)[1]
+    np.testing.assert_array_equal(index.kneighbors(codes[:3], 10)[1], reference)
+
+
+def test_fit_input_errors_name_what_is_accepted(dask_client, digits):
+    X, _ = digits
+    encoder = SimHash(n_bits=16, random_state=0).fit(X)
+    # in memory: no advice to pass a DataFrame (refused by the index) or to use the encoder
+    with pytest.raises(TypeError, match=r"X must be a dask array.*da\.from_array.*HashIndex"):
+        DaskHashIndex(encoder=encoder).fit(X[:100])
+    codes = np.packbits(encoder.transform(X[:100]), axis=1)
+    ids = da.arange(100, chunks=50)
+    with pytest.raises(ValueError, match="ids has unknown chunk sizes"):
+        DaskHashIndex().fit(da.from_array(codes, chunks=50), ids=ids[ids >= 0])
+
+
+def test_cloned_index_with_a_frozen_encoder_fits(dask_client, digits):
+    # clone (GridSearchCV, cross_validate) unfits a plain encoder; the docs advise
+    # FrozenEstimator, whose clone stays fitted and indexes as the original
+    from sklearn.base import clone
+
+    X, _ = digits
+    encoder = SimHash(n_bits=16, random_state=0).fit(X)
+    with pytest.raises(NotFittedError):
+        clone(DaskHashIndex(encoder=encoder)).fit(da.from_array(X[:200], chunks=100))
+    index = DaskHashIndex(encoder=FrozenEstimator(encoder), n_candidates=50)
+    dX = da.from_array(X[:200], chunks=100)
+    got = clone(index).fit(dX).kneighbors(X[200:205], 4)
+    want = index.fit(dX).kneighbors(X[200:205], 4)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------------- no torch
 
 
@@ -683,8 +794,10 @@ X = np.random.default_rng(0).normal(size=(400, 64)).astype(np.float32)
 with dask.config.set(scheduler="synchronous"):
     codes = packbits(encoder, da.from_array(X, chunks=100)).compute()
     index = DaskHashIndex().fit(da.from_array(codes, chunks=150))
+    index.add(da.from_array(codes[:50], chunks=50))
     index.kneighbors(codes[:5], 3)
     rescoring = DaskHashIndex(encoder=encoder, n_candidates=20).fit(da.from_array(X, chunks=150))
+    rescoring.add(da.from_array(X[:50], chunks=50))
     rescoring.kneighbors(X[:5], 3)
     asymmetric = DaskHashIndex(encoder=encoder, asymmetric=True).fit(da.from_array(X, chunks=150))
     asymmetric.kneighbors(X[:5], 3)
@@ -744,5 +857,51 @@ def test_lost_worker_scattered_shards_raise(dask_client):
     for address in sorted(holders):
         _kill(dask_client, address)
     dask_client.wait_for_workers(1, timeout=120)
-    with pytest.raises(ShardLostError, match="scattered from the client"):
+    with pytest.raises(ShardLostError, match="The query was cancelled.*scattered from the client"):
         index.kneighbors(full[:3], 5)
+    # the error names the call that needed the lost shards, and that call changes nothing
+    chunks = index.codes_.chunks
+    with pytest.raises(ShardLostError, match="compact was cancelled"):
+        index.compact(target_rows=1000)
+    assert index.codes_.chunks == chunks
+
+
+def test_a_query_during_add_sees_the_old_index_whole(dask_client, monkeypatch):
+    # a query from another thread while add builds the new arrays: it must see the old
+    # shards, ids and id ranges together (one swap), never new codes with old ids
+    codes = _codes()
+    full = codes.compute()
+    index = DaskHashIndex().fit(codes)
+    queries = full[::41]
+    before = index.kneighbors(queries, n_neighbors=5)
+    seen, concatenate = [], da.concatenate
+
+    def concatenate_then_query(*args, **kwargs):
+        out = concatenate(*args, **kwargs)
+        seen.append(index.kneighbors(queries, n_neighbors=5))
+        return out
+
+    monkeypatch.setattr(da, "concatenate", concatenate_then_query)
+    index.add(da.from_array(full[:40] ^ 0xFF, chunks=20))
+    monkeypatch.undo()
+    assert seen
+    for dist, ids in seen:
+        np.testing.assert_array_equal(dist, before[0])
+        np.testing.assert_array_equal(ids, before[1])
+    assert int(index.id_ranges_[:, 2].sum()) == len(full) + 40
+
+
+def test_adds_from_two_threads_run_one_after_the_other(dask_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    full = _codes().compute()
+    index = DaskHashIndex().fit(da.from_array(full[:20], chunks=20))
+
+    def add_rows(thread):
+        for _ in range(4):  # default ids: each add must see the rows the others added
+            index.add(da.from_array(full[:10], chunks=10))
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(add_rows, [0, 1]))
+    assert int(index.id_ranges_[:, 2].sum()) == 20 + 2 * 4 * 10
+    np.testing.assert_array_equal(np.sort(index.ids_.compute()), np.arange(100))

@@ -305,3 +305,53 @@ def test_batch_validates_its_blocks():
 def test_the_loss_needs_a_resolved_teacher_temperature():
     with pytest.raises(ValueError, match="teacher_temperature"):
         HashingLoss({**settings(), "teacher_temperature": "auto"}, seed=0)
+
+
+@pytest.mark.parametrize("n", [8, 40])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_koleo_takes_half_precision_codes(dtype, n):
+    # torch.cdist, which picks the candidates, has no half-precision CPU kernel for up to
+    # 25 rows (above, it takes a matrix product): it raised
+    z32 = torch.tanh(torch.randn(n, 16, generator=gen(0)))
+    z = z32.to(dtype).requires_grad_()
+    loss = koleo_loss(z)
+    loss.backward()
+    assert loss.dtype == dtype and torch.isfinite(z.grad).all()
+    reference = koleo_loss(z.detach().float())
+    assert loss.item() == pytest.approx(reference.item(), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kind": "active", "active_dims": 0}, "active_dims"),
+        ({"kind": "active", "active_dims": -1}, "active_dims"),
+        ({"n_projections": 0}, "n_projections"),
+    ],
+)
+def test_projections_reject_empty_slices(kwargs, match):
+    # active_dims=0 returned all-zero "unit" directions; no slice made RDMReg NaN
+    with pytest.raises(ValueError, match=match):
+        sample_projections(8, **{"n_projections": 4, **kwargs}, generator=gen())
+
+
+def test_row_counts_of_distillation_and_centroid_are_checked():
+    # a mismatch failed deep in torch (masked_fill, a boolean mask) without naming it
+    z = torch.zeros(4, 8)
+    with pytest.raises(ValueError, match="embed and inputs must have the same number of rows"):
+        similarity_distillation_loss(z, torch.randn(5, 3))
+    with pytest.raises(ValueError, match="labels must have one entry per row of embed"):
+        label_centroid_loss(z, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="labels must have one entry per row of embed"):
+        label_centroid_loss(z, torch.zeros(4, 1, dtype=torch.long))
+
+
+def test_the_loss_draws_targets_and_slices_in_the_outputs_dtype():
+    # the draws were float32 whatever the outputs: float64 outputs failed in RDMReg's matmul
+    b = batch(labelled=True)
+    out = torch.tanh(torch.randn(len(b.inputs), 8, generator=torch.Generator().manual_seed(1)))
+    terms32 = HashingLoss(settings(n_bits=8), seed=0)(out, b)
+    terms64 = HashingLoss(settings(n_bits=8), seed=0)(out.double(), b)
+    assert terms64["loss"].dtype == torch.float64
+    for name in terms32:
+        assert terms64[name].item() == pytest.approx(terms32[name].item(), rel=1e-4)
