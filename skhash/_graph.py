@@ -8,13 +8,14 @@ and on clustered codes the k-NN graph falls apart into one component per
 cluster, which a graph walk cannot leave: recall then depends on the seed
 landing in the right cluster (0.61 distance-recall@10 with its defaults on
 200,000 clustered 64-bit codes, ``docs/benchmarks.md``). Here every query
-starts from the nearest of about ``4 * sqrt(n)`` entry codes that cover every
-connected component of the graph, then walks the graph best-first (the
-layer-0 search of HNSW) keeping the ``ef`` best codes seen. For large
-collections the entry codes are replaced by an upper layer (HNSW's next
-level, one step up): a k-NN graph over a sample of the codes that holds one
-of every component, walked first from its own entry codes; its ``ef`` best
-codes seed the walk of the full graph.
+starts from the nearest of about ``4 * sqrt(n)`` entry codes from which
+every code can be reached (one in every connected component, and one in
+every group of codes the degree-capped graph links to from nowhere), then
+walks the graph best-first (the layer-0 search of HNSW) keeping the ``ef``
+best codes seen. For large collections the entry codes are replaced by an
+upper layer (HNSW's next level, one step up): a k-NN graph over a sample of
+the codes that holds one of every component, walked first from its own entry
+codes; its ``ef`` best codes seed the walk of the full graph.
 """
 
 # Authors: The skhash developers
@@ -82,14 +83,17 @@ def build_search_graph(neighbor_indices, neighbor_distances, max_degree):
 
 
 def choose_entry_points(indptr, indices, n_entry_points, random_state):
-    """Random codes to start searches from, at least one per graph component.
+    """Random codes to start searches from, from which a walk reaches every code.
 
     Parameters
     ----------
     indptr, indices : ndarray
         CSR adjacency from :func:`build_search_graph`.
     n_entry_points : int
-        Target number of entry codes, shared among components by size.
+        Target number of entry codes, shared among components by size. Every
+        component gets one, and so does every group of codes that no other
+        code links to (the degree cap of :func:`build_search_graph` drops
+        reverse edges): there may be more.
     random_state : numpy.random.RandomState
 
     Returns
@@ -110,7 +114,24 @@ def choose_entry_points(indptr, indices, n_entry_points, random_state):
         random_state.choice(order[start : start + size], size=count, replace=False)
         for start, size, count in zip(starts, sizes, quota, strict=True)
     ]
-    return np.sort(np.concatenate(entries)).astype(np.int64)
+    entries = np.concatenate(entries)
+    # A walk follows edges one way, and the degree cap drops reverse edges: a code
+    # whose neighbours all keep closer ones is linked from no code (copies of a code
+    # link to its lowest-index copies only). Every group of codes that no other code
+    # links to (a source among the strongly connected components) needs an entry too.
+    n_strong, strong = connected_components(graph, directed=True, connection="strong")
+    target = strong[indices]
+    reached = np.zeros(n_strong, dtype=bool)
+    reached[target[np.repeat(strong, np.diff(indptr)) != target]] = True
+    reached[strong[entries]] = True
+    missing = np.flatnonzero(~reached)
+    if missing.size:
+        sizes = np.bincount(strong, minlength=n_strong)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        order = np.argsort(strong, kind="stable")
+        picks = order[starts[missing] + random_state.randint(0, sizes[missing])]
+        entries = np.concatenate([entries, picks])
+    return np.sort(entries).astype(np.int64)
 
 
 @njit(inline="always")
@@ -219,7 +240,10 @@ def _visit_batch(query, database, n_words, batch, batch_dist, m, dist, idx, ef, 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _walk_kernel(queries, database, indptr, indices, seeds, ef, n_chunks, res_dist, res_idx):
+    # Each walk keeps ef codes in its chunk's buffers; the first res_dist.shape[1] of
+    # them are copied out (not an (n_queries, ef) array: ef may be near n).
     n_queries = queries.shape[0]
+    k = res_dist.shape[1]
     n_words = database.shape[1]
     chunk = (n_queries + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
@@ -232,10 +256,10 @@ def _walk_kernel(queries, database, indptr, indices, seeds, ef, n_chunks, res_di
         width = max(_BATCH, seeds.shape[1])
         batch = np.empty(width, dtype=np.int64)
         batch_dist = np.empty(width, dtype=np.int32)
+        dist = np.empty(ef, dtype=np.int32)
+        idx = np.empty(ef, dtype=np.int64)
         for q in range(c * chunk, min(n_queries, (c + 1) * chunk)):
             query = queries[q]
-            dist = res_dist[q]
-            idx = res_idx[q]
             # The ef best codes kept, as a max-heap on (distance, index).
             dist[:] = _INT32_MAX
             idx[:] = -1
@@ -282,6 +306,8 @@ def _walk_kernel(queries, database, indptr, indices, seeds, ef, n_chunks, res_di
                         query, database, n_words, batch, batch_dist, m, dist, idx, ef, heap, True
                     )
             _sort_pairs(dist, idx)
+            res_dist[q] = dist[:k]
+            res_idx[q] = idx[:k]
             if n_touched <= touched.shape[0]:
                 for t in range(n_touched):
                     visited[touched[t] >> 6] = np.uint64(0)
@@ -289,11 +315,11 @@ def _walk_kernel(queries, database, indptr, indices, seeds, ef, n_chunks, res_di
                 visited[:] = 0
 
 
-def _walk(queries, database, indptr, indices, seeds, ef, n_threads):
-    """The ``ef`` nearest codes each walk keeps (ascending), from ``seeds`` rows."""
+def _walk(queries, database, indptr, indices, seeds, ef, k, n_threads):
+    """The ``k`` nearest of the ``ef`` codes each walk keeps (ascending), from ``seeds`` rows."""
     n_queries = queries.shape[0]
-    res_dist = np.empty((n_queries, ef), dtype=np.int32)
-    res_idx = np.empty((n_queries, ef), dtype=np.int64)
+    res_dist = np.empty((n_queries, k), dtype=np.int32)
+    res_idx = np.empty((n_queries, k), dtype=np.int64)
     if n_queries:
         # A few chunks per thread even out queries of unequal cost.
         n_chunks = min(n_queries, 8 * n_threads)
@@ -317,8 +343,8 @@ def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1, u
     k : int
         Number of neighbours, at most ``len(database)``.
     ef : int
-        Codes kept during the walk (raised to ``k``); larger is slower and
-        more accurate.
+        Codes kept during the walk (raised to ``k``, capped at the number of
+        codes walked); larger is slower and more accurate.
     n_threads : int, default=1
         Threads the queries are spread over (the caller sets numba's count).
     upper : tuple or None, default=None
@@ -335,11 +361,16 @@ def graph_knn(queries, database, indptr, indices, entries, k, ef, n_threads=1, u
     indices : ndarray of shape (n_queries, k), int64
         Database rows; -1 where the walk found fewer than ``k`` codes.
     """
-    ef = max(int(ef), int(k))
+    k = int(k)
+    ef = max(int(ef), k)
     seeds = np.asarray(entries, dtype=np.int64)[None, :]
     if upper is not None:
         rows, words, upper_indptr, upper_indices = upper
-        _, local = _walk(queries, words, upper_indptr, upper_indices, seeds, ef, n_threads)
+        # A walk never keeps more codes than there are: a larger ef only costs memory.
+        upper_ef = max(1, min(ef, words.shape[0]))
+        _, local = _walk(
+            queries, words, upper_indptr, upper_indices, seeds, upper_ef, upper_ef, n_threads
+        )
         seeds = np.where(local >= 0, rows[np.maximum(local, 0)], -1)
-    dist, idx = _walk(queries, database, indptr, indices, seeds, ef, n_threads)
-    return dist[:, :k].copy(), idx[:, :k].copy()
+    ef = max(min(ef, database.shape[0]), k)
+    return _walk(queries, database, indptr, indices, seeds, ef, k, n_threads)

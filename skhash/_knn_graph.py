@@ -13,7 +13,9 @@ index. The float blocks are float32: they choose ``k + 4`` candidates, whose
 distances are then computed in float64 to keep the ``k`` nearest; a row whose
 ``k``-th and last candidates lie within float32's rounding of each other
 (near-duplicates, rows far from the origin) is searched again in float64, so
-float32 never decides which rows are neighbours. Above ``exact_max_samples``,
+float32 never decides which rows are neighbours (float64's own expansion does:
+distances closer than about 1e-7 of the rows' norms, measured from the mean
+row, are ranked by its rounding). Above ``exact_max_samples``,
 PyNNDescent builds an approximate graph in near-linear time.
 """
 
@@ -208,7 +210,9 @@ def knn_graph(
         ``"cosine"`` ignores the rows' norms (a zero row is at distance 1 from
         every row).
     random_state : int or None, default=None
-        Seed of the approximate search.
+        Seed of the approximate search. PyNNDescent splits its work by
+        thread, so its graph also depends on the number of threads
+        (``n_jobs``, or the cores available for None).
     exact_max_samples : int, default=60_000
         Largest number of rows searched exactly; PyNNDescent above.
     n_jobs : int or None, default=None
@@ -224,8 +228,9 @@ def knn_graph(
         ``i`` and lists identical rows of ``i`` (at distance 0) when there are
         at most ``k`` of them. Exact lists are ordered by distance (as
         computed in float64: rows at the same distance only in exact
-        arithmetic, e.g. on an integer grid, may differ by rounding), then
-        index.
+        arithmetic, e.g. on an integer grid, may differ by rounding, and so
+        may near-duplicates whose distances differ by less than about 1e-7
+        of their norms from the mean row), then index.
     distances : ndarray of shape (n_samples, k)
         float32 (euclidean distance, or ``1 - cosine similarity``), int32
         numbers of differing bits for ``"bit_hamming"``.

@@ -59,8 +59,9 @@ def numba_threads(n_jobs):
     previous = numba.get_num_threads()
     n_threads = resolve_n_jobs(n_jobs)
     with _launch_lock(numba):
-        numba.set_num_threads(n_threads)
         try:
+            # inside: a Ctrl-C raised as set_num_threads returns finds the count changed
+            numba.set_num_threads(n_threads)
             yield n_threads
         finally:
             numba.set_num_threads(previous)

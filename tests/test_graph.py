@@ -102,3 +102,78 @@ def test_upper_layer_seeds_the_walk():
     recomputed = np.bitwise_count(words[found] ^ query_words[:, None, :]).sum(-1)
     np.testing.assert_array_equal(distances, recomputed)
     np.testing.assert_array_equal(distances, exact_dist)
+
+
+def reachable_from(indptr, indices, entries):
+    """Codes a walk following the graph's edges can reach from ``entries``."""
+    seen = np.zeros(len(indptr) - 1, dtype=bool)
+    stack = list(entries)
+    seen[stack] = True
+    while stack:
+        i = stack.pop()
+        for j in indices[indptr[i] : indptr[i + 1]]:
+            if not seen[j]:
+                seen[j] = True
+                stack.append(j)
+    return seen
+
+
+def test_codes_linked_from_nowhere_are_entries():
+    """The degree cap drops reverse edges: a code whose neighbours all keep closer ones
+    is linked from no code, and only an entry lets a walk reach it (ef = n is exact)."""
+    # 40 copies of one code (a hub) and 10 outliers, 8 bits from it, 16 from each other
+    codes = np.zeros((50, 128), dtype=np.uint8)
+    for i in range(10):
+        codes[40 + i, 8 * i : 8 * i + 8] = 1
+    words = as_words(pack_bits(codes))
+    graph_dist, graph_ind = hamming_knn(words, words, 2, exclude_self=True)
+    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=4)
+    assert np.bincount(indices, minlength=50)[40:].max() == 0  # the outliers lost their links
+    entries = choose_entry_points(indptr, indices, 4, np.random.RandomState(0))
+    assert reachable_from(indptr, indices, entries).all()
+    distances, found = graph_knn(words, words, indptr, indices, entries, 1, ef=50)
+    np.testing.assert_array_equal(distances[:, 0], 0)
+    np.testing.assert_array_equal(found[40:, 0], np.arange(40, 50))
+
+
+def test_every_code_is_reachable_from_the_entries_on_near_duplicate_codes():
+    # near-copies of a few centres: half the codes are exact copies, which link to the
+    # lowest-index copies only, and the degree cap leaves many codes linked from nowhere
+    rng = np.random.default_rng(0)
+    centres = rng.integers(0, 2, (10, 64), dtype=np.uint8)
+    codes = np.repeat(centres, 100, axis=0) ^ (rng.random((1000, 64)) < 0.01)
+    words = as_words(pack_bits(codes))
+    graph_dist, graph_ind = hamming_knn(words, words, 8, exclude_self=True)
+    indptr, indices = build_search_graph(graph_ind, graph_dist, max_degree=8)
+    for seed in range(3):
+        entries = choose_entry_points(indptr, indices, 20, np.random.RandomState(seed))
+        assert reachable_from(indptr, indices, entries).all()
+        assert (np.diff(entries) > 0).all()  # sorted, distinct
+    distances, _ = graph_knn(words, words, indptr, indices, entries, 5, ef=1000)
+    np.testing.assert_array_equal(distances, hamming_knn(words, words, 5)[0])
+
+
+def test_memory_of_a_walk_does_not_grow_with_ef_times_the_number_of_queries():
+    """Only k neighbours per query are returned: a large beam (even past the number of
+    codes, as a user asking for an exact search may set it) stays per thread."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    database = rng.integers(0, 2, (300, 64), dtype=np.uint8)
+    queries = rng.integers(0, 2, (100, 64), dtype=np.uint8)
+    words, query_words = as_words(pack_bits(database)), as_words(pack_bits(queries))
+    graph = exact_search_graph(words, 8, 10)
+    expected = graph_knn(query_words, words, *graph, 5, ef=300)
+    np.testing.assert_array_equal(expected[0], hamming_knn(query_words, words, 5)[0])
+    tracemalloc.start()
+    try:
+        found = graph_knn(query_words, words, *graph, 5, ef=50_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(found[0], expected[0])
+    np.testing.assert_array_equal(found[1], expected[1])
+    assert peak < 1_000_000  # 100 x 50,000 kept codes would be 60 MB
+    # a beam past the number of codes is that number: no terabyte buffers per thread
+    found = graph_knn(query_words, words, *graph, 5, ef=10**12, n_threads=2)
+    np.testing.assert_array_equal(found[1], expected[1])
