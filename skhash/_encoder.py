@@ -77,7 +77,8 @@ class BinaryHashEncoder(
       softmax over input cosine similarities (similarity distillation), which is
       what makes Hamming neighbours meaningful;
     - **local anti-collapse** (``anticollapse_weight``): the Kozachenko–Leonenko
-      entropy of the batch, pushing each item off its nearest other item only;
+      entropy of the batch, pushing each item off its nearest other item only
+      (with labels, its nearest item of another class);
     - **label centroid** (``centroid_weight``, when ``y`` is given): items are
       pulled toward the batch mean of their class.
 

@@ -85,7 +85,9 @@ class LossTerm:
 LOSS_TERMS = (
     LossTerm("rdmreg", losses.rdmreg, "reg_weight", needs=("codes", "targets", "slices")),
     LossTerm("centroid", losses.label_centroid_loss, "centroid_weight", needs=("codes", "labels")),
-    LossTerm("anticollapse", losses.koleo_loss, "anticollapse_weight", needs=("codes",)),
+    LossTerm(
+        "anticollapse", losses.koleo_loss, "anticollapse_weight", needs=("codes", "item_labels")
+    ),
     LossTerm(
         "neighbor",
         losses.similarity_distillation_loss,
@@ -247,6 +249,7 @@ class TermInputs:
         self.pair_codes = None if self.partner_codes is None else outputs
         self.pair_inputs = None if batch.partners is None else batch.inputs
         self.labels = batch.labels if bool((batch.labels >= 0).any()) else None
+        self.item_labels = batch.labels  # every item's, negative if unlabelled
 
     def gather(self, needs):
         """The inputs named by ``needs``, in order, or None when one is missing."""

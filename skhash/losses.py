@@ -86,7 +86,7 @@ def label_centroid_loss(embed, labels):
 _KOLEO_CANDIDATES = 8
 
 
-def koleo_loss(embed, eps=1e-3):
+def koleo_loss(embed, labels=None, eps=1e-3):
     """Local anti-collapse: Kozachenko–Leonenko entropy of the batch.
 
     ``-mean_i log(min_{j != i} ||z_i - z_j|| / sqrt(n_bits))``. Only each item's
@@ -101,6 +101,11 @@ def koleo_loss(embed, eps=1e-3):
     embed : torch.Tensor of shape (batch, n_bits)
         Network outputs of *unrelated* items (do not include known neighbour
         pairs, whose closeness is wanted).
+    labels : torch.Tensor of shape (batch,) or None, default=None
+        Integer class indices, negative for unlabelled items. Items of one class
+        are not each other's nearest item (the label centroid pulls them
+        together); an item with no other eligible item adds nothing. None, or
+        only negative labels: every other item is eligible.
     eps : float, default=1e-3
         Added to the normalised distance before the log, so duplicates in the
         batch give a large but finite loss.
@@ -111,6 +116,13 @@ def koleo_loss(embed, eps=1e-3):
         Scalar.
     """
     n, n_bits = embed.shape
+    if labels is not None and labels.shape != embed.shape[:1]:
+        raise ValueError(
+            f"labels must have one entry per row of embed, got shape {tuple(labels.shape)} "
+            f"for embed of shape {tuple(embed.shape)}."
+        )
+    if labels is not None and bool((labels >= 0).any()):
+        return _koleo_across_classes(embed, eps, labels)
     if n < 2:
         return embed.sum() * 0.0
     # torch.cdist only chooses candidates: above 25 rows it takes a matrix product whose
@@ -124,6 +136,26 @@ def koleo_loss(embed, eps=1e-3):
         exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
         nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
     nearest = (embed - embed[nearest_item]).norm(dim=1)
+    return -torch.log(nearest / n_bits**0.5 + eps).mean()
+
+
+def _koleo_across_classes(embed, eps, labels):
+    """:func:`koleo_loss` with each item's nearest item taken outside its class."""
+    n, n_bits = embed.shape
+    with torch.no_grad():
+        wide = embed if embed.dtype in (torch.float32, torch.float64) else embed.float()
+        dist = torch.cdist(wide, wide).fill_diagonal_(float("inf"))
+        same = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
+        dist = dist.masked_fill(same, float("inf"))
+        eligible = torch.isfinite(dist).any(dim=1)
+    if not bool(eligible.any()):  # one class only: no item has another to keep off
+        return embed.sum() * 0.0
+    with torch.no_grad():
+        candidates = dist.topk(min(_KOLEO_CANDIDATES, n - 1), dim=1, largest=False).indices
+        exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
+        exact = exact.masked_fill(~torch.isfinite(dist.gather(1, candidates)), float("inf"))
+        nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
+    nearest = (embed - embed[nearest_item]).norm(dim=1)[eligible]
     return -torch.log(nearest / n_bits**0.5 + eps).mean()
 
 

@@ -287,7 +287,7 @@ def test_each_term_is_its_weight_times_its_pure_function():
     torch.testing.assert_close(
         terms["centroid"], 2.5 * losses.label_centroid_loss(codes, b.labels)
     )
-    torch.testing.assert_close(terms["anticollapse"], 0.5 * losses.koleo_loss(codes))
+    torch.testing.assert_close(terms["anticollapse"], 0.5 * losses.koleo_loss(codes, b.labels))
     expected = losses.neighbor_contrastive_loss(codes, partners, temperature=s["temperature"])
     torch.testing.assert_close(terms["neighbor"], 1.5 * expected)
 
@@ -355,3 +355,26 @@ def test_the_loss_draws_targets_and_slices_in_the_outputs_dtype():
     assert terms64["loss"].dtype == torch.float64
     for name in terms32:
         assert terms64[name].item() == pytest.approx(terms32[name].item(), rel=1e-4)
+
+
+def test_koleo_takes_each_items_nearest_item_outside_its_class():
+    # class mates sit together on purpose (the label centroid pulls them, fit(X, y)
+    # batches them in pairs): their closeness must not be pushed apart
+    z = torch.tensor([[1.0, 1, 1, 1], [1, 1, 1, 0.8], [-1, 1, 1, 1], [-1, -1, -1, -1]])
+    labels = torch.tensor([0, 0, 1, -1])
+    loss = koleo_loss(z, labels)
+    # 0 and 1 skip each other: 0 -> 2 (distance 2), 1 -> 2 (sqrt(4 + 0.04)); 2 -> 0 (2);
+    # 3 is unlabelled, every item is eligible: -> 2 (sqrt(12))
+    nearest = torch.tensor([2.0, (4.04) ** 0.5, 2.0, 12**0.5]) / 2
+    assert loss.item() == pytest.approx(-torch.log(nearest + 1e-3).mean().item(), rel=1e-6)
+    # unlabelled items only: the plain term, bit for bit
+    g = gen(0)
+    w = torch.tanh(torch.randn(40, 16, generator=g))
+    assert koleo_loss(w, torch.full((40,), -1)).item() == koleo_loss(w).item()
+    # one class only: no item has an eligible neighbour, the term vanishes in the graph
+    w.requires_grad_()
+    loss = koleo_loss(w, torch.zeros(40, dtype=torch.long))
+    loss.backward()
+    assert loss.item() == 0.0 and (w.grad == 0).all()
+    with pytest.raises(ValueError, match="one entry per row"):
+        koleo_loss(z, labels[:3])
