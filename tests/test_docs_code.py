@@ -30,13 +30,12 @@ by column but for the time, with the log of the fit its prose names, trained in 
 """
 
 import ast
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_script
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -263,15 +262,7 @@ def test_a_block_not_run_is_compiled_and_its_imports_kept():
 def run_page(name, tmp_path, replacements=None):
     script = tmp_path / "page.py"
     script.write_text(page_script(name, page_blocks(name), replacements), encoding="utf-8")
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_script(script, tmp_path, MPLBACKEND="Agg")
     assert result.returncode == 0, f"docs/{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import run_script
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
 WRITES_FIGURE = {"plot_smoke_test.py", "plot_grid_search.py", "text_retrieval.py"}
@@ -91,14 +93,6 @@ def test_readme_code_runs_as_written(tmp_path):
     assert len(blocks) >= 2
     script = tmp_path / "readme.py"
     script.write_text("\n".join(blocks), encoding="utf-8")
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_script(script, tmp_path)
     assert result.returncode == 0, f"README code failed:\n{result.stdout}\n{result.stderr}"
     assert 0.5 < float(result.stdout.split()[0]) <= 1.0  # knn.score

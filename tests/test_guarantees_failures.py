@@ -248,16 +248,6 @@ def test_error_during_the_graph_build_keeps_codes_graph_and_classes(cls, step, e
 # -- plotting -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def plt():
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    yield plt
-    plt.close("all")
-
-
 @pytest.mark.parametrize("name", ["plot_training_curves", "plot_code_histograms"])
 def test_plotting_an_encoder_without_history_is_not_fitted_error(fitted, tmp_path, plt, name):
     from skhash import plotting

@@ -16,16 +16,6 @@ from skhash.plotting import (
 from tests.helpers import FAST
 
 
-@pytest.fixture
-def plt():
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    yield plt
-    plt.close("all")
-
-
 def test_importing_skhash_does_not_import_matplotlib():
     code = (
         "import sys, skhash, skhash.plotting, skhash.callbacks; "
