@@ -16,7 +16,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._graph import build_search_graph, choose_entry_points, graph_knn
 from .._hamming import as_words, hamming_knn, hamming_radius
@@ -171,13 +172,25 @@ class HammingNeighborsBase(BaseEstimator):
     # -- fit -----------------------------------------------------------------------------
 
     def _fit(self, X, y=None):
-        """Validate and pack ``X`` (and ``y``), index the codes; return ``y`` validated."""
+        """Validate and pack ``X`` (and ``y``, class labels), index the codes; return ``y``."""
         if self.binarize is not None and self.packed:
             raise ValueError("The 'binarize' parameter must be None when packed=True.")
         if y is None:
             codes = self._validate_X(X, reset=True)
         else:
-            X, y = validate_data(self, X, y, dtype="numeric", ensure_all_finite=True)
+            X, y = validate_data(
+                self, X, y, multi_output=True, dtype="numeric", ensure_all_finite=True
+            )
+            # scikit-learn's k-NN votes per output; this one would only say "1d array"
+            if y.ndim == 2 and y.shape[1] > 1:
+                raise ValueError(
+                    f"{type(self).__name__} does not support multi-output targets: y must "
+                    f"be 1-D, got shape {y.shape}. Wrap it in "
+                    "sklearn.multioutput.MultiOutputClassifier to fit one per output."
+                )
+            y = column_or_1d(y, warn=True)
+            # y comes only from the classifier: reject other targets before the build
+            check_classification_targets(y)
             codes = self._pack(X)
         # Packed input may come back from validation as the caller's own array.
         self.codes_ = codes.copy() if self.packed else codes
@@ -420,8 +433,9 @@ class RadiusNeighborsMixin:
             Queries, in the format of :meth:`fit`. If None, the fitted codes
             are the queries and a code is not its own neighbour.
 
-        radius : int
-            Largest Hamming distance returned (the ball is closed). Required.
+        radius : int or float
+            Largest Hamming distance returned (the ball is closed; a float is
+            floored). Required.
 
         return_distance : bool, default=True
             Whether to return the distances.
@@ -480,7 +494,8 @@ class RadiusNeighborsMixin:
             Largest Hamming distance included. Required.
 
         mode : {"connectivity", "distance"}, default="connectivity"
-            Entries are ones, or Hamming distances as floats.
+            Entries are ones, or Hamming distances as floats (a code at
+            distance 0 is then an explicitly stored zero).
 
         sort_results : bool, default=False
             Accepted for scikit-learn's signature: each row's entries are

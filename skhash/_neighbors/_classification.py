@@ -5,9 +5,9 @@
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import Options, fit_context
+from .._validation import Options, check_query_params, fit_context
 from ._base import HammingNeighborsBase, KNeighborsMixin
 
 __all__ = ["HammingKNeighborsClassifier"]
@@ -33,7 +33,9 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
         None) one each; ``"distance"`` the inverse of its Hamming distance,
         and a query with codes at distance 0 takes its vote from those
         alone; a callable gets the ``(n_queries, n_neighbors)`` float array
-        of Hamming distances and returns weights of the same shape.
+        of Hamming distances and returns weights of the same shape: finite,
+        ``>= 0``, and not all zero for a query (else a ValueError, as
+        scikit-learn's for zeros).
 
     algorithm : {"auto", "brute", "nndescent"}, default="auto"
         Exact popcount search or graph search; see
@@ -82,6 +84,10 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
     n_features_in_ : int
         Number of columns of ``X`` seen in :meth:`fit`.
 
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns of ``X`` seen in :meth:`fit`; defined only when
+        they are all strings (a DataFrame's).
+
     fit_method_ : {"brute", "nndescent"}
         The backend used, ``algorithm`` resolved.
 
@@ -112,7 +118,6 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
         **HammingNeighborsBase._parameter_constraints,
         "weights": [Options(str, {"uniform", "distance"}), callable, None],
     }
-    _query_parameters = (*HammingNeighborsBase._query_parameters, "weights")
 
     def __init__(
         self,
@@ -154,7 +159,8 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
             if ``binarize`` is set.
 
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels. Multi-output (2-D) targets are not supported (a
+            ValueError); a column vector is raveled with a warning.
 
         Returns
         -------
@@ -167,7 +173,6 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
                 "None; use HammingNeighbors for an index without labels."
             )
         y = self._fit(X, y)
-        check_classification_targets(y)
         self.classes_, self._y = np.unique(y, return_inverse=True)
         return self
 
@@ -186,6 +191,10 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
             Share of the neighbours' (weighted) vote in each class, columns in
             the order of ``classes_``.
         """
+        # the vote reads weights, checked again (set_params may follow fit); the
+        # neighbour queries do not
+        check_is_fitted(self)
+        check_query_params(self, ("weights",))
         distances, indices = self.kneighbors(X)
         labels = self._y[indices]
         weights = self._vote_weights(distances.astype(np.float64))
@@ -193,9 +202,7 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
         rows = np.arange(labels.shape[0])
         for column, weight in zip(labels.T, weights.T, strict=True):
             proba[rows, column] += weight
-        total = proba.sum(axis=1, keepdims=True)
-        total[total == 0] = 1.0  # all weights 0 (a callable's): no vote, as scikit-learn
-        return proba / total
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def _vote_weights(self, distances):
         """Each neighbour's vote, ``(n_queries, n_neighbors)`` floats."""
@@ -214,6 +221,22 @@ class HammingKNeighborsClassifier(KNeighborsMixin, ClassifierMixin, HammingNeigh
             raise ValueError(
                 f"weights={self.weights!r} returned an array of shape {weights.shape} for "
                 f"distances of shape {distances.shape}; it must return one weight per neighbour."
+            )
+        # else NaN probabilities, or a query without a vote predicted as classes_[0]
+        if not np.isfinite(weights).all():
+            raise ValueError(
+                f"weights={self.weights!r} returned weights that are not finite (e.g. 1 / d "
+                "at distance 0); they must be finite numbers >= 0."
+            )
+        if (weights < 0).any():
+            raise ValueError(
+                f"weights={self.weights!r} returned negative weights; they must be >= 0."
+            )
+        if not weights.any(axis=1).all():
+            # as scikit-learn's KNeighborsClassifier
+            raise ValueError(
+                f"weights={self.weights!r} gave all the neighbours of some query zero "
+                "weights: no class gets a vote. Modify the function to avoid this case."
             )
         return weights
 

@@ -95,6 +95,10 @@ class HammingNeighbors(KNeighborsMixin, RadiusNeighborsMixin, HammingNeighborsBa
     n_features_in_ : int
         Number of columns of ``X`` seen in :meth:`fit`.
 
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns of ``X`` seen in :meth:`fit`; defined only when
+        they are all strings (a DataFrame's).
+
     fit_method_ : {"brute", "nndescent"}
         The backend used by :meth:`kneighbors`: ``algorithm``, resolved for
         ``"auto"``; ``"brute"`` when ``n_samples_fit_ <= n_neighbors_graph``,
