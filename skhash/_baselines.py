@@ -132,8 +132,13 @@ class SimHash(_LinearHash):
     Attributes
     ----------
     mean_ : ndarray of shape (n_features,)
+        Mean of the training rows, in their dtype (float32 or float64).
     projection_ : ndarray of shape (n_features, n_bits)
+        Gaussian random directions, in the training rows' dtype.
     n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
     """
 
     def __init__(self, *, n_bits=64, random_state=None):
@@ -147,7 +152,8 @@ class SimHash(_LinearHash):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : ignored
+        y : None
+            Ignored.
 
         Returns
         -------
@@ -179,14 +185,19 @@ class PCAITQ(_LinearHash):
     n_iter : int, default=50
         Rotation updates.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial rotation.
+        Seeds the initial rotation and the random directions that pad the
+        principal ones.
 
     Attributes
     ----------
     mean_ : ndarray of shape (n_features,)
+        Mean of the training rows, in their dtype (float32 or float64).
     projection_ : ndarray of shape (n_features, n_bits)
         PCA basis times the learned rotation.
     n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column names.
     """
 
     _parameter_constraints = {
@@ -206,7 +217,8 @@ class PCAITQ(_LinearHash):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : ignored
+        y : None
+            Ignored.
 
         Returns
         -------

@@ -231,7 +231,8 @@ class BinaryHashEncoder(
         The network's weights and buffers (``state_dict()`` of
         :class:`~skhash._module.HashMLP`) as float32 numpy arrays; what
         :meth:`embed` computes with when ``net_`` is absent, and what
-        :meth:`save` writes. Read-only: a refit replaces the dict.
+        :meth:`save` writes. Read-only: a refit replaces the dict (a
+        copy, by ``copy.deepcopy`` or a pickle round trip, is writeable).
     hidden_layer_sizes_ : tuple of int
         Hidden widths of the trained network (``"auto"`` resolved).
     n_steps_ : int
@@ -971,5 +972,6 @@ class BinaryHashEncoder(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = []  # codes are uint8 whatever comes in
-        tags.non_deterministic = self.device != "cpu"
+        # "cpu:0" is the CPU too (torch's device type is the part before the colon)
+        tags.non_deterministic = str(self.device).split(":")[0] != "cpu"
         return tags

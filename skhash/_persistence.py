@@ -235,6 +235,8 @@ def _encoder_manifest_head(encoder, format, n_bits):
         "bit_order": BIT_ORDER,
         "n_features_in": int(encoder.n_features_in_),
         "feature_names_in": None if names is None else [str(n) for n in names],
+        # set_output's choice, as pickle keeps it (None: scikit-learn's default)
+        "transform_output": getattr(encoder, "_sklearn_output_config", {}).get("transform"),
     }
 
 
@@ -558,8 +560,15 @@ def _load_weights(directory, manifest):
 def _encoder_from(directory, manifest):
     with _manifest_fields(directory):
         if manifest["format"] == _LINEAR_FORMAT:
-            return _linear_encoder_from_fields(directory, manifest)
-        return _encoder_from_fields(directory, manifest)
+            encoder = _linear_encoder_from_fields(directory, manifest)
+        else:
+            encoder = _encoder_from_fields(directory, manifest)
+        output = manifest.get("transform_output")  # absent from older files
+    if output is not None:
+        if output not in ("default", "pandas", "polars"):
+            raise _Corrupt(f"{directory}: transform_output {output!r} is not a set_output value.")
+        encoder.set_output(transform=output)
+    return encoder
 
 
 def _saved_params(directory, manifest):

@@ -201,6 +201,8 @@ def plot_code_histograms(history, *, ax=None, kind="heatmap", value_range=HIST_R
         raise ValueError(f"kind must be 'heatmap' or 'lines', got {kind!r}.")
     if not isinstance(max_lines, numbers.Integral) or isinstance(max_lines, bool) or max_lines < 1:
         raise ValueError(f"max_lines must be an int >= 1, got {max_lines!r}.")
+    if np.ndim(value_range) != 1 or np.size(value_range) != 2:
+        raise ValueError(f"value_range must be a pair (low, high), got {value_range!r}.")
     low, high = value_range
     if not low < high:
         raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}.")
@@ -413,7 +415,7 @@ def plot_hamming_distances(
     ax.set(
         xlabel=f"Hamming distance ({n_bits} bits)",
         ylabel="share of pairs",
-        title=title or "Hamming distances",
+        title="Hamming distances" if title is None else title,  # "" is no title
     )
     ax.legend(fontsize="small")
     return ax
@@ -467,16 +469,18 @@ def plot_encoder_distances(
 
     _pyplot()
     _check_n_random_pairs(n_random_pairs, 1)  # before the exact search
+    # so are the codes: an unfitted encoder, or X of the wrong width, fails at once
+    codes = encoder.transform(X)
     neighbors = (
         NearestNeighbors(n_neighbors=n_neighbors, metric=metric)
         .fit(X)
         .kneighbors(return_distance=False)
     )
     return plot_hamming_distances(
-        encoder.transform(X),
+        codes,
         neighbors,
         n_random_pairs=n_random_pairs,
         random_state=random_state,
         ax=ax,
-        title=title or type(encoder).__name__,
+        title=type(encoder).__name__ if title is None else title,
     )

@@ -1,5 +1,6 @@
 """Saving and loading encoders and indexes: plain files, no pickle, atomic, checked."""
 
+import copy
 import json
 import os
 import subprocess
@@ -589,3 +590,25 @@ def test_an_error_building_the_loaded_index_is_not_called_damage(saved, monkeypa
     monkeypatch.setattr(HashIndex, "_make_state", broken)
     with pytest.raises(KeyError, match="a bug in the index"):
         HashIndex.load(path)
+
+
+@pytest.mark.parametrize("make", [lambda: PCAITQ(n_bits=16), lambda: SimHash(n_bits=16)])
+def test_set_output_is_saved_and_loaded(tmp_path, make, X):
+    # pickle and joblib keep set_output's choice; so does save/load
+    pd = pytest.importorskip("pandas")
+    encoder = make().set_output(transform="pandas").fit(X)
+    encoder.save(tmp_path / "enc")
+    loaded = type(encoder).load(tmp_path / "enc")
+    out = loaded.transform(X[:5])
+    assert isinstance(out, pd.DataFrame)
+    pd.testing.assert_frame_equal(out, encoder.transform(X[:5]))
+    make().fit(X).save(tmp_path / "plain")  # no set_output: arrays, as before
+    assert isinstance(type(encoder).load(tmp_path / "plain").transform(X[:5]), np.ndarray)
+
+
+def test_set_output_of_the_network_is_saved_and_loaded(tmp_path, encoder, X):
+    pd = pytest.importorskip("pandas")
+    frame_encoder = copy.deepcopy(encoder).set_output(transform="pandas")
+    frame_encoder.save(tmp_path / "enc")
+    out = BinaryHashEncoder.load(tmp_path / "enc").transform(X[:5])
+    pd.testing.assert_frame_equal(out, frame_encoder.transform(X[:5]))
