@@ -1,6 +1,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+CORE := $(VENV)/.installed-core
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint docs clean
@@ -10,12 +11,18 @@ $(PY):
 	$(PY) -m pip install --upgrade pip
 
 # torch first: 2.13.0 is a CPU build on disk here; any newer torch pulls a multi-GB CUDA build.
-$(STAMP): $(PY) pyproject.toml
+# The examples need the package and matplotlib only; the test extras (faiss, PostgreSQL,
+# dask) come with `make test`.
+$(CORE): $(PY) pyproject.toml
 	$(PY) -m pip install "torch==2.13.0"
+	$(PY) -m pip install -e ".[plot]"
+	touch $(CORE)
+
+$(STAMP): $(CORE)
 	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(PY) examples/quickstart.py
 
 test: $(STAMP)

@@ -8,7 +8,8 @@ arrive at query time. The rest are indexed, end to end:
 1. fit a :class:`~skhash.HashIndex`: a :class:`~skhash.BinaryHashEncoder` learns
    64-bit codes (8 bytes per item), the index keeps them with the row numbers as
    ids and float16 copies of the embeddings for rescoring;
-2. save it to a directory (JSON manifest, safetensors, ``.npy``; no pickle);
+2. save it to a directory (JSON manifest and ``.npy`` files, the network's weights in
+   safetensors when it is installed; no pickle);
 3. load it in a fresh process, which answers the held-out queries without
    importing torch: Hamming candidates, then exact cosine rescoring;
 4. compare with exact float search: recall of the 10 cosine neighbours with and

@@ -25,11 +25,17 @@ import numbers
 import threading
 from concurrent.futures import CancelledError
 
-import dask
-import dask.array as da
 import numpy as np
-import pandas as pd
-from dask.base import tokenize
+
+try:
+    import dask
+    import dask.array as da
+    import pandas as pd
+    from dask.base import tokenize
+except ImportError as exc:  # an optional part: name the extra that brings it
+    raise ImportError(
+        f"skhash.dask needs dask and pandas ({exc}): pip install 'skhash[dask]'."
+    ) from exc
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted

@@ -905,3 +905,13 @@ def test_adds_from_two_threads_run_one_after_the_other(dask_client):
         list(pool.map(add_rows, [0, 1]))
     assert int(index.id_ranges_[:, 2].sum()) == 20 + 2 * 4 * 10
     np.testing.assert_array_equal(np.sort(index.ids_.compute()), np.arange(100))
+
+
+def test_without_dask_the_import_error_names_the_extra():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['dask'] = None; import skhash.dask"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "pip install 'skhash[dask]'" in result.stderr
