@@ -121,9 +121,14 @@ def koleo_loss(embed, labels=None, eps=1e-3):
             f"labels must have one entry per row of embed, got shape {tuple(labels.shape)} "
             f"for embed of shape {tuple(embed.shape)}."
         )
-    if labels is not None and bool((labels >= 0).any()):
-        return _koleo_across_classes(embed, eps, labels)
     if n < 2:
+        return embed.sum() * 0.0
+    # out of an item's reach: itself and, with labels, its class mates
+    barred = torch.eye(n, dtype=torch.bool, device=embed.device)
+    if labels is not None:
+        barred |= (labels[:, None] == labels) & (labels[:, None] >= 0)
+    eligible = ~barred.all(dim=1)
+    if not bool(eligible.any()):  # one class only: no item has another to keep off
         return embed.sum() * 0.0
     # torch.cdist only chooses candidates: above 25 rows it takes a matrix product whose
     # float32 rounding puts near-duplicates ~1e-3 apart, not 0, with wrong gradients;
@@ -131,29 +136,10 @@ def koleo_loss(embed, labels=None, eps=1e-3):
     with torch.no_grad():
         # cdist has no half-precision CPU kernel (up to 25 rows): candidates from float32
         wide = embed if embed.dtype in (torch.float32, torch.float64) else embed.float()
-        dist = torch.cdist(wide, wide).fill_diagonal_(float("inf"))
+        dist = torch.cdist(wide, wide).masked_fill(barred, float("inf"))
         candidates = dist.topk(min(_KOLEO_CANDIDATES, n - 1), dim=1, largest=False).indices
         exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
-        nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
-    nearest = (embed - embed[nearest_item]).norm(dim=1)
-    return -torch.log(nearest / n_bits**0.5 + eps).mean()
-
-
-def _koleo_across_classes(embed, eps, labels):
-    """:func:`koleo_loss` with each item's nearest item taken outside its class."""
-    n, n_bits = embed.shape
-    with torch.no_grad():
-        wide = embed if embed.dtype in (torch.float32, torch.float64) else embed.float()
-        dist = torch.cdist(wide, wide).fill_diagonal_(float("inf"))
-        same = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
-        dist = dist.masked_fill(same, float("inf"))
-        eligible = torch.isfinite(dist).any(dim=1)
-    if not bool(eligible.any()):  # one class only: no item has another to keep off
-        return embed.sum() * 0.0
-    with torch.no_grad():
-        candidates = dist.topk(min(_KOLEO_CANDIDATES, n - 1), dim=1, largest=False).indices
-        exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
-        exact = exact.masked_fill(~torch.isfinite(dist.gather(1, candidates)), float("inf"))
+        exact = exact.masked_fill(barred.gather(1, candidates), float("inf"))
         nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
     nearest = (embed - embed[nearest_item]).norm(dim=1)[eligible]
     return -torch.log(nearest / n_bits**0.5 + eps).mean()
