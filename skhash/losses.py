@@ -104,8 +104,9 @@ def koleo_loss(embed, labels=None, eps=1e-3):
     labels : torch.Tensor of shape (batch,) or None, default=None
         Integer class indices, negative for unlabelled items. Items of one class
         are not each other's nearest item (the label centroid pulls them
-        together); an item with no other eligible item adds nothing. None, or
-        only negative labels: every other item is eligible.
+        together). None, only negative labels, or a batch of one class only
+        (nothing else to keep off; the centroid alone would collapse it): every
+        other item is eligible.
     eps : float, default=1e-3
         Added to the normalised distance before the log, so duplicates in the
         batch give a large but finite loss.
@@ -127,9 +128,8 @@ def koleo_loss(embed, labels=None, eps=1e-3):
     barred = torch.eye(n, dtype=torch.bool, device=embed.device)
     if labels is not None:
         barred |= (labels[:, None] == labels) & (labels[:, None] >= 0)
-    eligible = ~barred.all(dim=1)
-    if not bool(eligible.any()):  # one class only: no item has another to keep off
-        return embed.sum() * 0.0
+    if bool(barred.all()):  # one class only: each item keeps its nearest class mate off
+        barred = torch.eye(n, dtype=torch.bool, device=embed.device)
     # torch.cdist only chooses candidates: above 25 rows it takes a matrix product whose
     # float32 rounding puts near-duplicates ~1e-3 apart, not 0, with wrong gradients;
     # the candidates' distances are computed again directly
@@ -141,7 +141,8 @@ def koleo_loss(embed, labels=None, eps=1e-3):
         exact = (embed[:, None, :] - embed[candidates]).norm(dim=2)
         exact = exact.masked_fill(barred.gather(1, candidates), float("inf"))
         nearest_item = candidates.gather(1, exact.argmin(dim=1, keepdim=True))[:, 0]
-    nearest = (embed - embed[nearest_item]).norm(dim=1)[eligible]
+    # every item has an eligible one: an item barred from all others is of the batch's one class
+    nearest = (embed - embed[nearest_item]).norm(dim=1)
     return -torch.log(nearest / n_bits**0.5 + eps).mean()
 
 

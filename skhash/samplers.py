@@ -69,6 +69,8 @@ def sample_projections(
         Columns of unit Euclidean norm.
     """
     # no slice, or an empty one, would leave RDMReg NaN or blind (a zero "unit" direction)
+    if n_dims < 1:
+        raise ValueError(f"n_dims must be >= 1, got {n_dims!r}.")
     if n_projections < 1:
         raise ValueError(f"n_projections must be >= 1, got {n_projections!r}.")
     if kind == "active" and active_dims < 1:
@@ -87,5 +89,5 @@ def sample_projections(
         p = torch.zeros(n_dims, n_projections, device=device)
         p[rows, torch.arange(n_projections, device=device)] = 1.0
     else:
-        raise ValueError(f"projection must be one of {PROJECTIONS}, got {kind!r}.")
+        raise ValueError(f"kind must be one of {PROJECTIONS}, got {kind!r}.")
     return p / p.norm(dim=0, keepdim=True).clamp_min(1e-12)
