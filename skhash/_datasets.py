@@ -53,8 +53,10 @@ def class_pair_order(labels, generator=None):
     batch of 256 rarely holds two items of one class, so the labels go unused.
     Here the labelled rows of each class are cut into consecutive pairs (in a
     random order within the class; a last odd row stays alone) and the pairs and
-    the unlabelled rows are shuffled as units, so nearly every labelled item of
-    a class with two or more rows shares its batch with one of its class.
+    the unlabelled rows are shuffled as units, so every paired row shares its
+    batch with one of its class (but for a pair cut by a batch boundary); a
+    class's last odd row does so only by chance (of a class of three rows, two
+    in three rows are paired).
 
     Parameters
     ----------
@@ -101,7 +103,7 @@ class BatchLoader:
     Parameters
     ----------
     dataset : NeighborPairDataset
-    batch_size : int
+    batch_size : int, default=256
     shuffle : bool, default=False
     generator : torch.Generator, default=None
         Source of the shuffling order.

@@ -233,7 +233,7 @@ def required_settings():
 
 
 class TermInputs:
-    """What the loss terms of one batch may ask for, each computed on first use.
+    """What the loss terms of one batch may ask for; random draws made on first use.
 
     Draws happen in the order terms ask for them, from ``generator`` and on the
     CPU (so results do not depend on the device's RNG), and only for terms that

@@ -23,7 +23,8 @@ def sample_hypercube(shape, sparsity=0.5, generator=None, device=None, dtype=tor
     device : torch.device or str, default=None
         Placement of the result; None is torch's default device.
     dtype : torch.dtype, default=torch.float32
-        Type of the result.
+        Type of the result: floating point or signed integer (-1 must be
+        representable).
 
     Returns
     -------
@@ -33,6 +34,9 @@ def sample_hypercube(shape, sparsity=0.5, generator=None, device=None, dtype=tor
     """
     if not 0.0 < sparsity < 1.0:
         raise ValueError(f"sparsity must lie in (0, 1), got {sparsity!r}.")
+    if not (dtype.is_floating_point or dtype.is_signed) or dtype.is_complex:
+        # uint8 would hold 255 and bool True for -1
+        raise ValueError(f"dtype must be a floating or signed integer type, got {dtype}.")
     u = torch.rand(shape, generator=generator, device=device)
     return torch.where(u < sparsity, -1.0, 1.0).to(dtype)
 

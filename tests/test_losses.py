@@ -41,6 +41,13 @@ def test_sample_hypercube_is_reproducible_and_rejects_bad_sparsity():
     for bad in (0.0, 1.0, -0.2):
         with pytest.raises(ValueError, match="sparsity"):
             sample_hypercube((2, 2), bad, gen())
+    # -1 must be representable: uint8 gave 255, bool True
+    for dtype in (torch.uint8, torch.bool, torch.complex64):
+        with pytest.raises(ValueError, match="dtype must be a floating or signed integer"):
+            sample_hypercube((2, 2), 0.5, gen(), dtype=dtype)
+    for dtype in (torch.int8, torch.float16, torch.float64):
+        values = sample_hypercube((50, 4), 0.5, gen(), dtype=dtype)
+        assert values.dtype == dtype and set(torch.unique(values).tolist()) == {-1, 1}
 
 
 @pytest.mark.parametrize("kind, nonzeros", [("sphere", 32), ("active", 5), ("axis", 1)])
