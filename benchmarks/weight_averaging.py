@@ -137,7 +137,7 @@ def held_and_seen(module, Xdb, Xq, true, true_seen, seen, rest, lengths):
     cdb, cq = codes_of(module, Xdb), codes_of(module, Xq)
     held = [recall(true, hamming_ranking(cdb[:, :b], cq[:, :b]), 100) for b in lengths]
     seen_recall = recall(true_seen, hamming_ranking(cdb[rest], cdb[seen]), 100)
-    return [*(f"{r:.4f}" for r in held), f"{seen_recall:.3f}"]
+    return [*(f"{r:.4f}" for r in held), f"{seen_recall:.4f}"]
 
 
 def main(argv=None):
