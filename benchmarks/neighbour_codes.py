@@ -4,8 +4,8 @@ A screen of two levers the library does not take (yet, for the first:
 ``docs/nested_codes.md``, section "Codes from their neighbours' codes: a lead; two
 half-length models side by side"), aimed at the held-out gap of long codes (trained rows
 find 0.93 of their neighbours at 128 bits on fortunes, held-out queries 0.82).
-``nested.py``'s split and protocol (recall10@100 of 2,000 held-out queries among the
-database rows, ground truth by cosine); per seed, in one run:
+``nested.py``'s split and protocol (recall10@100 of 2,000 held-out queries, 400 of
+digits, among the database rows, ground truth by cosine); per seed, in one run:
 
 - one default ``BinaryHashEncoder(n_bits=--bits, nested_bits=--prefixes)`` fit (``--prefixes``
   with no value: ``nested_bits=None``); its
@@ -102,7 +102,7 @@ def main(argv=None):
     from skhash import PCAITQ, BinaryHashEncoder
 
     print(machine_line(), flush=True)
-    Xdb, _, Xq, _ = load_split(2000, 0, args.n_database, corpus=args.corpus)
+    Xdb, _, Xq, _ = load_split(None, 0, args.n_database, corpus=args.corpus)
     true = float_ranking(Xdb, Xq, 10)
     db_unit, q_unit = unit(Xdb), unit(Xq)
     fit_rows = len(Xdb) if args.fit_rows is None else args.fit_rows
