@@ -19,6 +19,10 @@ digits, among the database rows, ground truth by cosine); per seed, in one run:
 - **side by side** (``--pair``): two default ``BinaryHashEncoder(n_bits=--bits // 2,
   nested_bits=--prefixes[:1])`` fits (seeds ``seed`` and ``seed + 1``); the full code is
   the two codes concatenated, the prefixes the first model's;
+- ``--n-anchors N``: ``BinaryHashEncoder(n_anchors=N)`` fitted with the same seed (the
+  same network as the rule's) for each ``N``, ``k`` (``anchor_neighbors``) and ``lam``
+  (``anchor_weight``): the library's smoothed codes, database and queries encoded by it,
+  and the time to encode the queries with and without its anchors;
 - PCA-ITQ at each length (fitted on the same rows as the encoders).
 
 ``--fit-rows N`` fits the encoders, the anchors and PCA-ITQ on the first ``N`` database rows
@@ -38,6 +42,7 @@ import argparse
 
 import numpy as np
 from _harness import (
+    best_of,
     float_ranking,
     hamming_ranking,
     load_split,
@@ -77,16 +82,34 @@ def anchor_table(Xdb_unit, f_db, n_anchors, seed):
     return unit(km.cluster_centers_.astype(np.float32)), values
 
 
+def encode_seconds(model, X):
+    """Seconds to encode ``X`` by the numpy forward pass without and with the anchors."""
+    from skhash._inference import ANCHOR_KEYS, forward
+
+    state = model.module_state_
+    network = {k: v for k, v in state.items() if k not in ANCHOR_KEYS}
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return best_of(lambda: forward(network, X))[0], best_of(lambda: forward(state, X))[0]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="fortunes")
     parser.add_argument("--bits", type=int, default=128)
     parser.add_argument("--prefixes", type=int, nargs="*", default=[32, 64])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--anchors", type=int, nargs="+", default=[0, 1024, 4096])
+    parser.add_argument("--anchors", type=int, nargs="*", default=[0, 1024, 4096])
     parser.add_argument("--ks", type=int, nargs="+", default=[3, 10])
     parser.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.0, 3.0])
     parser.add_argument("--pair", action="store_true", help="also two half-length models")
+    parser.add_argument(
+        "--n-anchors",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also fit BinaryHashEncoder(n_anchors=N, anchor_neighbors=k, anchor_weight=lam) "
+        "for each N, k and lam: the library's smoothed codes",
+    )
     parser.add_argument(
         "--fit-rows",
         type=int,
@@ -134,6 +157,22 @@ def main(argv=None):
                     g_db, g_q = f_db + lam * mean_db, f_q + lam * mean_q
                     print_row(seed, "smoothed, both", name, k, lam, *cells(g_db, g_q), "")
                     print_row(seed, "smoothed, queries only", name, k, lam, *cells(f_db, g_q), "")
+        speeds = []
+        for n_anchors in args.n_anchors:
+            for k in args.ks:
+                for lam in args.lams:
+                    model = BinaryHashEncoder(
+                        n_bits=args.bits, nested_bits=nested, random_state=seed,
+                        n_anchors=n_anchors, anchor_neighbors=k, anchor_weight=lam, **params,
+                    )  # fmt: skip
+                    s, _ = timed(lambda model=model: model.fit(Xfit))
+                    name = f"{model.n_anchors_:,}"
+                    g_db, g_q = model.embed(Xdb), model.embed(Xq)
+                    print_row(
+                        seed, "n_anchors (encoder)", name, k, lam, *cells(g_db, g_q), f"{s:.0f}"
+                    )
+                    label = f"n_anchors={n_anchors:,}, k={k}, lam={lam}"
+                    speeds.append((label, *encode_seconds(model, Xq)))
         if args.pair:
             half = args.bits // 2
             pair, pair_seconds = [], 0.0
@@ -157,6 +196,12 @@ def main(argv=None):
             ranked = hamming_ranking(model.transform(Xdb), model.transform(Xq))
             itq.append(f"{recall(true, ranked, 100):.4f}")
         print_row(seed, "PCA-ITQ", "", "", "", *itq, "")
+        for label, network, smoothed in speeds:
+            print(
+                f"\nseed {seed}, {label}: encoding the {len(Xq):,} queries "
+                f"(numpy forward pass, best of 3) {network * 1e3:.0f} ms without the anchors, "
+                f"{smoothed * 1e3:.0f} ms with them ({smoothed / network:.2f}x)"
+            )
     print_command()
 
 

@@ -639,6 +639,8 @@ def _encoder_from_fields(directory, manifest):
     if out.shape[1] != manifest["n_bits"]:
         raise _Corrupt(f"{directory}: the weights give {out.shape[1]} bits, not n_bits.")
     encoder.module_state_ = state
+    if "anchors.values" in state:  # smoothed codes (n_anchors)
+        encoder.n_anchors_ = int(state["anchors.values"].shape[0])
     encoder.hidden_layer_sizes_ = tuple(manifest["hidden_layer_sizes"])
     teacher = manifest.get("teacher_temperature")  # absent from older files
     if teacher is not None:

@@ -21,6 +21,16 @@ from skhash import (
             max_epochs=2,
             random_state=0,
         ),
+        # smoothed codes: the anchors' k-means and cosine scan on the checks' odd inputs
+        BinaryHashEncoder(
+            n_bits=8,
+            hidden_layer_sizes=(16,),
+            n_projections=16,
+            active_dims=4,
+            max_epochs=2,
+            random_state=0,
+            n_anchors=8,
+        ),
         SimHash(n_bits=8, random_state=0),
         PCAITQ(n_bits=8, n_iter=5, random_state=0),
         # the common checks feed arbitrary floats: binarize=0.0 turns them into bits

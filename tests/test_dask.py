@@ -575,6 +575,18 @@ def test_asymmetric_search_equals_hash_index(dask_client, fitted, digits, prefix
     assert (ids != hamming_ids).any()
 
 
+def test_smoothed_codes_encode_and_rank_on_workers_like_locally(dask_client, digits):
+    X, _ = digits
+    smoothed = BinaryHashEncoder(random_state=0, n_anchors=20, **FAST).fit(X[:300])
+    remote = packbits(smoothed, da.from_array(X, chunks=500)).compute()
+    np.testing.assert_array_equal(remote, smoothed.packbits(X))
+    database, queries = X[300:1500], X[1500:1560]
+    index = DaskHashIndex(encoder=smoothed, asymmetric=True, split_every=2)
+    _, ids = index.fit(da.from_array(database, chunks=300)).kneighbors(queries, 25)
+    single = HashIndex(encoder=FrozenEstimator(smoothed), rescore=None, asymmetric=True)
+    np.testing.assert_array_equal(ids, single.fit(database).kneighbors(queries, 25)[1])
+
+
 def test_asymmetric_with_embed_encoder_and_rescoring(dask_client, digits):
     X, _ = digits
     database, queries = X[300:1500], X[1500:1560]
