@@ -318,7 +318,8 @@ class HashIndex(BaseEstimator):
         b_j]``, where a disagreeing bit costs how far the query is from that bit's
         boundary; an exact scan over all codes whatever ``algorithm``. ``h`` is a
         :class:`~skhash.BinaryHashEncoder`'s network pre-activations (batch-
-        normalised, before ``tanh(beta * h)``) or another encoder's ``embed``
+        normalised, before ``tanh(beta * h)``; with ``n_anchors``, the smoothed
+        outputs, whose sign is the code) or another encoder's ``embed``
         (:class:`~skhash.PCAITQ`, :class:`~skhash.SimHash`: the projections).
         It chooses the candidates for rescoring or, with ``rescore=None``, is the
         ranking returned. 64-bit codes of the fortunes and man-page embeddings:

@@ -4,7 +4,8 @@ A saved object is a directory::
 
     manifest.json           format, format version, skhash version, parameters,
                             bit order, n_bits, and the size and SHA-256 of every file
-    weights.safetensors     the encoder network (``weights/<name>.npy`` without safetensors)
+    weights.safetensors     the encoder network and its anchors, if any (``weights/<name>.npy``
+                            without safetensors)
     mean.npy, projection.npy                 (SimHash or PCAITQ instead of a network)
     ids.npy, codes.npy, vectors.npy          (an index; the encoder in ``encoder/``)
 
