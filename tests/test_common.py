@@ -11,26 +11,15 @@ from skhash import (
 )
 
 
+# a small network: the checks fit it dozens of times
+SMALL = dict(n_bits=8, hidden_layer_sizes=(16,), n_projections=16, active_dims=4, max_epochs=2)
+
+
 @parametrize_with_checks(
     [
-        BinaryHashEncoder(
-            n_bits=8,
-            hidden_layer_sizes=(16,),
-            n_projections=16,
-            active_dims=4,
-            max_epochs=2,
-            random_state=0,
-        ),
+        BinaryHashEncoder(random_state=0, **SMALL),
         # smoothed codes: the anchors' k-means and cosine scan on the checks' odd inputs
-        BinaryHashEncoder(
-            n_bits=8,
-            hidden_layer_sizes=(16,),
-            n_projections=16,
-            active_dims=4,
-            max_epochs=2,
-            random_state=0,
-            n_anchors=8,
-        ),
+        BinaryHashEncoder(random_state=0, n_anchors=8, **SMALL),
         SimHash(n_bits=8, random_state=0),
         PCAITQ(n_bits=8, n_iter=5, random_state=0),
         # the common checks feed arbitrary floats: binarize=0.0 turns them into bits
