@@ -166,9 +166,10 @@ def forward(state, X, *, chunk_size=8192, pre_activation=False):
 
 def _unit_rows(X):
     """Rows of ``X`` scaled to unit length, float32; zero rows stay zero."""
-    X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms > 0, norms, np.float32(1.0))
+    X = np.asarray(X)
+    # in float64: the squares of large float32 values would overflow
+    norms = np.linalg.norm(X.astype(np.float64), axis=1, keepdims=True)
+    return (X / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def _nearest_anchors(X, centres, k):
@@ -176,7 +177,7 @@ def _nearest_anchors(X, centres, k):
     out = np.empty((X.shape[0], k), dtype=np.intp)
     for start in range(0, X.shape[0], _ANCHOR_CHUNK):
         sim = _unit_rows(X[start : start + _ANCHOR_CHUNK]) @ centres.T
-        # the k largest, in no order (their mean is what counts); ties by index
+        # the k largest, in no order (their mean is what counts)
         out[start : start + _ANCHOR_CHUNK] = np.argpartition(-sim, k - 1, axis=1)[:, :k]
     return out
 

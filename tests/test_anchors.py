@@ -200,3 +200,15 @@ def test_forward_rejects_inconsistent_anchors(smoothed, digits, change, match):
     change(state)
     with pytest.raises(ValueError, match=match):
         forward(state, X[:2])
+
+
+def test_rows_of_large_values_are_smoothed_like_their_direction(smoothed, digits):
+    X, _ = digits
+    from skhash._inference import _nearest_anchors
+
+    centres = smoothed.module_state_["anchors.centres"]
+    large = X[1:20] * np.float32(1e30)  # their squares overflow float32
+    np.testing.assert_array_equal(
+        np.sort(_nearest_anchors(large, centres, 3), axis=1),
+        np.sort(_nearest_anchors(X[1:20], centres, 3), axis=1),
+    )

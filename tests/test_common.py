@@ -10,7 +10,6 @@ from skhash import (
     SimHash,
 )
 
-
 # a small network: the checks fit it dozens of times
 SMALL = dict(n_bits=8, hidden_layer_sizes=(16,), n_projections=16, active_dims=4, max_epochs=2)
 
