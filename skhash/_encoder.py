@@ -243,7 +243,7 @@ class BinaryHashEncoder(
         are stored with the network (``n_anchors * (n_features + n_bits)``
         float32 values) and encoding a row adds one cosine scan of them
         (``n_anchors * n_features`` multiply-adds: with 4,096 anchors,
-        encoding took 1.3x the time of the 128-bit nested network alone and
+        encoding took 1.3x-1.5x the time of the 128-bit nested network alone and
         6.4x that of the 64-bit one), and the k-means run adds to ``fit``
         (45-60 s for 4,096 anchors of 12,813 rows of 384 features, on one
         thread). :meth:`partial_fit` fits them on each call's chunk. A
