@@ -114,11 +114,41 @@ def test_anchors_capped_by_distinct_rows_and_k_by_anchors(digits):
     assert np.isfinite(enc.embed(X[:50])).all()
 
 
-def test_all_zero_training_rows_raise_and_leave_the_encoder_unfitted():
+def test_all_zero_training_rows_raise_and_leave_the_encoder_as_it_was(plain, digits):
+    X, _ = digits
+    import copy
+
     enc = BinaryHashEncoder(random_state=0, n_anchors=4, **FAST)
     with pytest.raises(ValueError, match="every row of X is zero"):
         enc.fit(np.zeros((20, 5)))
     assert "module_state_" not in vars(enc)
+    fitted = copy.deepcopy(plain).set_params(n_anchors=4)
+    with pytest.raises(ValueError, match="every row of X is zero"):
+        fitted.fit(np.zeros((20, X.shape[1])))
+    assert fitted.module_state_ is not plain.module_state_  # the copy's own, unchanged
+    np.testing.assert_array_equal(fitted.transform(X), plain.transform(X))
+    assert fitted.n_features_in_ == X.shape[1]
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"n_anchors": -1}, "n_anchors"),
+        ({"n_anchors": 2.5}, "n_anchors"),
+        ({"n_anchors": "many"}, "n_anchors"),
+        ({"n_anchors": 4, "anchor_neighbors": 0}, "anchor_neighbors"),
+        ({"n_anchors": 4, "anchor_weight": -1.0}, "anchor_weight"),
+        ({"n_anchors": 4, "anchor_weight": "heavy"}, "anchor_weight"),
+    ],
+)
+def test_bad_anchor_parameters_raise_and_change_nothing(plain, digits, params, name):
+    X, _ = digits
+    import copy
+
+    enc = copy.deepcopy(plain).set_params(**params)
+    with pytest.raises(ValueError, match=f"The '{name}' parameter of BinaryHashEncoder must be"):
+        enc.fit(X[:300])
+    np.testing.assert_array_equal(enc.transform(X), plain.transform(X))
 
 
 def test_set_params_changes_codes_only_at_the_next_fit(smoothed, plain, digits):
