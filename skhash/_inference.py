@@ -204,11 +204,16 @@ def smooth(state, X, Z):
     values = np.asarray(state["anchors.values"], dtype=np.float32)
     # one-element arrays (safetensors keeps no 0-d ones)
     k, weight = int(np.ravel(state["anchors.k"])[0]), np.ravel(state["anchors.weight"])[0]
-    X = np.asarray(X, dtype=np.float32)
+    X, Z = np.asarray(X, dtype=np.float32), np.asarray(Z, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] != centres.shape[1] or Z.shape != (len(X), values.shape[1]):
+        raise ValueError(
+            f"X must have shape (n_samples, {centres.shape[1]}) and Z (n_samples, "
+            f"{values.shape[1]}); got {X.shape} and {Z.shape}."
+        )
     nearest = _nearest_anchors(X, centres, k)
     term = values[nearest].mean(axis=1, dtype=np.float32)
     term[~np.any(X != 0, axis=1)] = 0.0
-    return (np.asarray(Z, dtype=np.float32) + weight * term).astype(np.float32, copy=False)
+    return (Z + weight * term).astype(np.float32, copy=False)
 
 
 def anchor_table(X, Z, n_anchors, k, weight, random_state):

@@ -242,3 +242,24 @@ def test_rows_of_large_values_are_smoothed_like_their_direction(smoothed, digits
         np.sort(_nearest_anchors(large, centres, 3), axis=1),
         np.sort(_nearest_anchors(X[1:20], centres, 3), axis=1),
     )
+
+
+def test_smoothed_encoder_rejects_bad_rows_and_unfitted_use(smoothed, digits):
+    X, _ = digits
+    from sklearn.exceptions import NotFittedError
+
+    bad = X[:3].copy()
+    bad[1, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        smoothed.transform(bad)
+    bad[1, 4] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        smoothed.packbits(bad)
+    with pytest.raises(ValueError, match="features"):
+        smoothed.embed(X[:3, :10])
+    with pytest.raises(ValueError, match="could not convert"):
+        smoothed.transform(np.full((2, X.shape[1]), "a", dtype=object))
+    with pytest.raises(NotFittedError):
+        BinaryHashEncoder(n_anchors=4, **FAST).transform(X[:3])
+    with pytest.raises(ValueError, match=r"X must have shape \(n_samples, 64\)"):
+        smooth(smoothed.module_state_, X[:3, :10], np.zeros((3, FAST["n_bits"])))
