@@ -7,9 +7,10 @@ find 0.93 of their neighbours at 128 bits on fortunes, held-out queries 0.82).
 ``nested.py``'s split and protocol (recall10@100 of 2,000 held-out queries, 400 of
 digits, among the database rows, ground truth by cosine); per seed, in one run:
 
-- one default ``BinaryHashEncoder(n_bits=--bits, nested_bits=--prefixes)`` fit (``--prefixes``
-  with no value: ``nested_bits=None``); its
-  pre-sign outputs ``f = encoder.embed(X)`` give the rule's codes ``f > 0``;
+- one default ``BinaryHashEncoder(n_bits=--bits, nested_bits=--prefixes, n_anchors=0)`` fit
+  (``--prefixes`` with no value: ``nested_bits=None``; no anchors: the smoothing below is
+  computed here); its pre-sign outputs ``f = encoder.embed(X)`` give the rule's codes
+  ``f > 0``;
 - **smoothing**: codes ``f(x) + lam * mean(a_j)`` over the ``k`` anchors ``j`` nearest ``x``
   by cosine, where anchor ``j`` is a k-means centre (``--anchors`` of them, on the
   unit-length database rows) and ``a_j`` the mean of ``f`` over its rows; ``--anchors 0``
@@ -148,7 +149,9 @@ def main(argv=None):
     print_header("seed", "codes", "anchors", "k", "lam", *map(str, lengths), "fit s", left=3)
     for seed in args.seeds:
         nested = tuple(args.prefixes) or None  # --prefixes with no value: a code of one length
-        enc = BinaryHashEncoder(n_bits=args.bits, nested_bits=nested, random_state=seed, **params)
+        enc = BinaryHashEncoder(
+            n_bits=args.bits, nested_bits=nested, random_state=seed, **{"n_anchors": 0, **params}
+        )
         if not args.no_rule:
             seconds, _ = timed(lambda enc=enc: enc.fit(Xfit))
             f_db, f_q = enc.embed(Xdb), enc.embed(Xq)

@@ -226,7 +226,7 @@ class BinaryHashEncoder(
         the convergence figures (see :class:`~skhash.callbacks.TrainingLog`), and
         skorch's progress bar within each epoch when writing to a terminal or
         notebook.
-    n_anchors : int, default=0
+    n_anchors : int or "auto", default="auto"
         Smoothed codes, off at 0. Otherwise, once training is over, ``fit``
         clusters the unit-length training rows into this many k-means
         *anchors* (at most one per distinct row) and gives each anchor the
@@ -235,19 +235,23 @@ class BinaryHashEncoder(
         mean(a_j))`` over the ``anchor_neighbors`` anchors ``j`` nearest ``x``
         by cosine (``f`` the network's output, ``a_j`` anchor ``j``'s value): a
         new row borrows the codes the network learnt for the training rows
-        around it. About a third of the training rows (e.g. 4,096 for 12,800
-        rows) gained 0.4 to 2.2 points of recall10@100 at 32 to 256 bits on
-        the fortunes and man-page embeddings, the TF-IDF + LSA vectors of both
-        and scikit-learn's digits (``docs/nested_codes.md``, "Codes from their
-        neighbours' codes"); fewer anchors gain less. The cost: the anchors
-        are stored with the network (``n_anchors * (n_features + n_bits)``
-        float32 values) and encoding a row adds one cosine scan of them
-        (``n_anchors * n_features`` multiply-adds: with 4,096 anchors,
-        encoding took 1.3x-1.5x the time of the 128-bit nested network alone and
-        6.4x that of the 64-bit one), and the k-means run adds to ``fit``
-        (45-60 s for 4,096 anchors of 12,813 rows of 384 features, on one
-        thread). :meth:`partial_fit` fits them on each call's chunk. A
-        zero row, which has no cosine to an anchor, keeps the network's code.
+        around it. ``"auto"`` is off up to 64 bits and, for longer codes
+        (``n_bits > 64``), ``min(4096, n_rows // 3)`` anchors for ``n_rows``
+        non-zero training rows (those of the ``max_samples`` sample; each
+        :meth:`partial_fit` chunk's), off below three. About a third of the training rows (e.g.
+        4,096 for 12,800 rows) gained 0.4 to 2.2 points of recall10@100 at 32
+        to 256 bits on the fortunes and man-page embeddings, the TF-IDF + LSA
+        vectors of both and scikit-learn's digits (``docs/nested_codes.md``,
+        "Codes from their neighbours' codes"); fewer anchors gain less. The
+        cost: the anchors are stored with the network (``n_anchors *
+        (n_features + n_bits)`` float32 values) and encoding a row adds one
+        cosine scan of them (``n_anchors * n_features`` multiply-adds: with
+        4,096 anchors, encoding took 1.3x-1.5x the time of the 128-bit nested
+        network alone and 6.4x that of the 64-bit one, hence off by default at
+        64 bits and below), and the k-means run adds to ``fit`` (45-60 s for
+        4,096 anchors of 12,813 rows of 384 features, on one thread).
+        :meth:`partial_fit` fits them on each call's chunk. A zero row, which
+        has no cosine to an anchor, keeps the network's code.
     anchor_neighbors : int, default=3
         Anchors averaged per row (``n_anchors > 0``); capped at the number of
         anchors.
@@ -266,14 +270,15 @@ class BinaryHashEncoder(
         :meth:`embed` computes with when ``net_`` is absent, and what
         :meth:`save` writes. Read-only: a refit replaces the dict (a
         copy, by ``copy.deepcopy`` or a pickle round trip, is writeable).
-        With ``n_anchors > 0`` it also holds the anchors:
+        With anchors (``n_anchors > 0``, or ``"auto"`` above 64 bits) it also
+        holds them:
         ``"anchors.centres"`` (unit rows, ``(n_anchors_, n_features_in_)``),
         ``"anchors.values"`` (``(n_anchors_, n_bits)``), ``"anchors.k"`` and
         ``"anchors.weight"`` (``anchor_neighbors`` and ``anchor_weight`` as
         fitted; ``set_params`` changes them at the next ``fit``).
     n_anchors_ : int
-        Anchors fitted (``n_anchors`` capped by the distinct training rows);
-        only with ``n_anchors > 0``.
+        Anchors fitted (``n_anchors``, ``"auto"`` resolved, capped by the
+        distinct training rows); only when anchors were fitted.
     hidden_layer_sizes_ : tuple of int
         Hidden widths of the trained network (``"auto"`` resolved).
     n_steps_ : int
@@ -354,7 +359,7 @@ class BinaryHashEncoder(
             None,
         ],
         "verbose": ["boolean", Interval(numbers.Integral, 0, None, closed="left")],
-        "n_anchors": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_anchors": [Options(str, {"auto"}), Interval(numbers.Integral, 0, None, closed="left")],
         "anchor_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "anchor_weight": [Interval(numbers.Real, 0, None, closed="left")],
     }
@@ -386,7 +391,7 @@ class BinaryHashEncoder(
         device="cpu",
         random_state=None,
         verbose=0,
-        n_anchors=0,
+        n_anchors="auto",
         anchor_neighbors=3,
         anchor_weight=1.0,
     ):
@@ -547,7 +552,7 @@ class BinaryHashEncoder(
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
-        if self.n_anchors:
+        if self._n_anchors(X):
             self._fit_anchors(X, seed + 5)
         return self
 
@@ -556,7 +561,8 @@ class BinaryHashEncoder(
         from ._inference import anchor_table, forward, read_only_state
 
         Z = forward(self.module_state_, X)  # the network's own outputs, not yet smoothed
-        table = anchor_table(X, Z, self.n_anchors, self.anchor_neighbors, self.anchor_weight, seed)
+        n_anchors = self._n_anchors(X)
+        table = anchor_table(X, Z, n_anchors, self.anchor_neighbors, self.anchor_weight, seed)
         self.module_state_ = read_only_state({**self.module_state_, **table})
         self.n_anchors_ = int(table["anchors.values"].shape[0])
 
@@ -599,7 +605,8 @@ class BinaryHashEncoder(
           lower ``lr`` after a call that diverged), as are ``max_samples`` and
           ``n_neighbors`` for the call's chunk; the network and the loss
           settings stay the first call's;
-        - with ``n_anchors > 0``, the anchors of smoothed codes are fitted
+        - with anchors (``n_anchors > 0``, or ``"auto"`` above 64 bits), the
+          anchors of smoothed codes are fitted
           anew after each call's training, on the call's chunk (as sampled):
           the codes are smoothed by the last chunk's anchors, so make the last
           chunk a representative one, or call ``fit`` instead; each call pays
@@ -712,7 +719,7 @@ class BinaryHashEncoder(
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
-        if self.n_anchors:  # from this chunk's rows and the network as now trained
+        if self._n_anchors(X):  # from this chunk's rows and the network as now trained
             self._fit_anchors(X, seed + 5)
         return self
 
@@ -920,7 +927,7 @@ class BinaryHashEncoder(
         -------
         Z : ndarray of shape (n_samples, n_bits), float32
             Values in [-1, 1] (in [-1 - anchor_weight, 1 + anchor_weight] with
-            ``n_anchors``: the smoothed outputs); ``transform`` is ``Z > 0``.
+            anchors: the smoothed outputs); ``transform`` is ``Z > 0``.
 
         Notes
         -----
@@ -1013,6 +1020,17 @@ class BinaryHashEncoder(
         n_bits = self.n_bits if n_bits is None else n_bits
         # long codes: the wide network (and every nested length) needs the steps
         return 2 * self.max_epochs if n_bits > 64 else self.max_epochs
+
+    def _n_anchors(self, X):
+        """Anchors of smoothed codes for training rows ``X`` (``"auto"`` resolved)."""
+        if not isinstance(self.n_anchors, str):
+            return self.n_anchors
+        # long codes only: below 65 bits the scan of the anchors costs several times the
+        # small network's encoding for 1-2 points (docs/nested_codes.md)
+        if self.n_bits <= 64:
+            return 0
+        # zero rows have no direction to cluster: all-zero data keeps the network's codes
+        return min(4096, int(np.count_nonzero(np.any(X != 0, axis=1))) // 3)
 
     def _hidden_layer_sizes(self):
         if isinstance(self.hidden_layer_sizes, str):

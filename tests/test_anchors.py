@@ -130,6 +130,36 @@ def test_all_zero_training_rows_raise_and_leave_the_encoder_as_it_was(plain, dig
     assert fitted.n_features_in_ == X.shape[1]
 
 
+def test_auto_smooths_codes_over_64_bits_only(digits):
+    X, _ = digits
+    long_code = dict(FAST, n_bits=72, max_steps=10)
+    # "auto", the default: a third of the non-zero training rows (zero rows have no direction)
+    rows = np.vstack([X[:90], np.zeros((30, X.shape[1]))])
+    enc = BinaryHashEncoder(random_state=0, **long_code).fit(rows)
+    assert enc.n_anchors == "auto" and enc.n_anchors_ == 30
+    explicit = BinaryHashEncoder(random_state=0, n_anchors=30, **long_code).fit(rows)
+    np.testing.assert_array_equal(enc.transform(X), explicit.transform(X))
+    # off at 64 bits and below, and off for fewer than three non-zero rows
+    short = BinaryHashEncoder(random_state=0, **dict(long_code, n_bits=64)).fit(X[:90])
+    assert "n_anchors_" not in vars(short)
+    assert not any(key in short.module_state_ for key in ANCHOR_KEYS)
+    few = BinaryHashEncoder(random_state=0, **long_code).fit(np.vstack([X[:2], np.zeros((8, 64))]))
+    assert "n_anchors_" not in vars(few)
+    # n_anchors=0 turns it off whatever the length
+    off = BinaryHashEncoder(random_state=0, n_anchors=0, **long_code).fit(rows)
+    assert "n_anchors_" not in vars(off)
+    assert (off.transform(X) != enc.transform(X)).any()
+
+
+def test_auto_fits_anchors_on_each_partial_fit_chunk(digits):
+    X, _ = digits
+    enc = BinaryHashEncoder(random_state=0, **dict(FAST, n_bits=72, max_steps=10))
+    enc.partial_fit(X[:60])
+    assert enc.n_anchors_ == 20
+    enc.partial_fit(X[60:150])
+    assert enc.n_anchors_ == 30
+
+
 @pytest.mark.parametrize(
     "params, name",
     [
