@@ -61,9 +61,13 @@ class HashMLP(nn.Module):
         """
         self.beta.fill_(float(beta))
 
-    def forward(self, X):
+    def normalised(self, X):
+        """The batch-normalised pre-activations ``BN(h)`` of rows ``X``, before the steepness."""
         X = (X - self.input_mean) / self.input_scale
         h = self.linear(X)
         if self.nonlinear is not None:
             h = h + self.nonlinear(self.hidden(X))
-        return torch.tanh(self.beta * self.norm(h))
+        return self.norm(h)
+
+    def forward(self, X):
+        return torch.tanh(self.beta * self.normalised(X))

@@ -72,13 +72,16 @@ class HashNet(NeuralNet):
     def check_finite_state(self, rows):
         """Raise if the last step left a network whose outputs on training ``rows`` are
         not finite: each step checks the loss and outputs it starts from, so the one
-        after the last (weights overflowing, or finite but huge) is seen by no check."""
+        after the last (weights overflowing, or finite but huge) is seen by no check.
+        The pre-activations are checked, not ``tanh`` of them: huge weights overflow
+        them to +-inf, which ``tanh`` would hide as saturated outputs (or not, where the
+        summation order meets inf - inf: CPUs differ)."""
         module = self.module_
         training = module.training
         try:
             module.eval()  # as the codes are computed: batch norm's running statistics
             with torch.no_grad():
-                out = module(torch.as_tensor(rows, device=self.device))
+                out = module.normalised(torch.as_tensor(rows, device=self.device))
         finally:
             module.train(training)
         if not bool(torch.isfinite(out).all()):
