@@ -64,7 +64,8 @@ class BinaryHashEncoder(
 
     A small torch network (an MLP with a linear shortcut, see
     :class:`~skhash._module.HashMLP`) maps (internally standardised) features to
-    ``n_bits`` outputs in (-1, 1); :meth:`transform` thresholds them at 0. It is
+    ``n_bits`` outputs in (-1, 1) (smoothed by anchors above 64 bits: ``n_anchors``);
+    :meth:`transform` thresholds them at 0. It is
     trained through skorch on a sum of loss terms, each a pure function in
     :mod:`skhash.losses` listed in one table (``skhash._objective.LOSS_TERMS``):
 
@@ -235,29 +236,30 @@ class BinaryHashEncoder(
         mean(a_j))`` over the ``anchor_neighbors`` anchors ``j`` nearest ``x``
         by cosine (``f`` the network's output, ``a_j`` anchor ``j``'s value): a
         new row borrows the codes the network learnt for the training rows
-        around it. ``"auto"`` is off up to 64 bits and, for longer codes
-        (``n_bits > 64``), ``min(4096, n_rows // 3)`` anchors for ``n_rows``
-        non-zero training rows (those of the ``max_samples`` sample; each
-        :meth:`partial_fit` chunk's), off below three. About a third of the training rows (e.g.
-        4,096 for 12,800 rows) gained 0.4 to 2.2 points of recall10@100 at 32
-        to 256 bits on the fortunes and man-page embeddings, the TF-IDF + LSA
-        vectors of both and scikit-learn's digits (``docs/nested_codes.md``,
-        "Codes from their neighbours' codes"); fewer anchors gain less. The
-        cost: the anchors are stored with the network (``n_anchors *
-        (n_features + n_bits)`` float32 values) and encoding a row adds one
-        cosine scan of them (``n_anchors * n_features`` multiply-adds: with
-        4,096 anchors, encoding took 1.3x-1.5x the time of the 128-bit nested
-        network alone and 6.4x that of the 64-bit one, hence off by default at
-        64 bits and below), and the k-means run adds to ``fit`` (45-60 s for
-        4,096 anchors of 12,813 rows of 384 features, on one thread).
-        :meth:`partial_fit` fits them on each call's chunk. A zero row, which
-        has no cosine to an anchor, keeps the network's code.
+        around it. ``"auto"``: for codes over 64 bits, ``min(4096, n_rows //
+        3)`` anchors for ``n_rows`` non-zero training rows (those of the
+        ``max_samples`` sample), none below three rows; none at 64 bits and
+        below, and none in :meth:`partial_fit` (see there). About a third of
+        the training rows (e.g. 4,096 for 12,800 rows) gained 0.4 to 2.2
+        points of recall10@100 at 32 to 256 bits on the fortunes and man-page
+        embeddings, the TF-IDF + LSA vectors of both and scikit-learn's digits
+        (``docs/nested_codes.md``, "Codes from their neighbours' codes");
+        fewer anchors gain less. The cost: the anchors are stored with the
+        network (``n_anchors_ * (n_features + n_bits)`` float32 values) and
+        encoding a row adds one cosine scan of them (``n_anchors_ *
+        n_features`` multiply-adds: with 4,096 anchors, encoding took
+        1.3x-1.5x the time of the 128-bit nested network alone, 2.5x and 1.9x
+        that of the 128- and 256-bit ones and 6.4x that of the 64-bit one,
+        hence none by default at 64 bits and below), and the k-means run adds
+        to ``fit`` (45-60 s for 4,096 anchors of 12,813 rows of 384 features,
+        on one thread). A zero row, which has no cosine to an anchor, keeps
+        the network's code.
     anchor_neighbors : int, default=3
-        Anchors averaged per row (``n_anchors > 0``); capped at the number of
+        Anchors averaged per row (with anchors); capped at the number of
         anchors.
     anchor_weight : float, default=1.0
         Weight of the anchors' mean against the network's output, which lies
-        in [-1, 1] (``n_anchors > 0``); 3.0 lost 7 points at 128 bits on the
+        in [-1, 1] (with anchors); 3.0 lost 7 points at 128 bits on the
         fortunes embeddings where 1.0 gained 0.9.
 
     Attributes
@@ -556,12 +558,12 @@ class BinaryHashEncoder(
             self._fit_anchors(X, seed + 5)
         return self
 
-    def _fit_anchors(self, X, seed):
+    def _fit_anchors(self, X, seed, chunk=False):
         """Add the anchors of smoothed codes (``n_anchors``) to ``module_state_``."""
         from ._inference import anchor_table, forward, read_only_state
 
         Z = forward(self.module_state_, X)  # the network's own outputs, not yet smoothed
-        n_anchors = self._n_anchors(X)
+        n_anchors = self._n_anchors(X, chunk=chunk)
         table = anchor_table(X, Z, n_anchors, self.anchor_neighbors, self.anchor_weight, seed)
         self.module_state_ = read_only_state({**self.module_state_, **table})
         self.n_anchors_ = int(table["anchors.values"].shape[0])
@@ -605,12 +607,12 @@ class BinaryHashEncoder(
           lower ``lr`` after a call that diverged), as are ``max_samples`` and
           ``n_neighbors`` for the call's chunk; the network and the loss
           settings stay the first call's;
-        - with anchors (``n_anchors > 0``, or ``"auto"`` above 64 bits), the
-          anchors of smoothed codes are fitted
-          anew after each call's training, on the call's chunk (as sampled):
-          the codes are smoothed by the last chunk's anchors, so make the last
-          chunk a representative one, or call ``fit`` instead; each call pays
-          the anchors' k-means.
+        - with ``n_anchors`` an int > 0, the anchors of smoothed codes are
+          fitted anew after each call's training, on the call's chunk (as
+          sampled): the codes are smoothed by the last chunk's anchors, so make
+          the last chunk a representative one, or call ``fit`` instead; each
+          call pays the anchors' k-means. ``n_anchors="auto"`` fits none here
+          (a call cannot know it is the last), whatever the length.
 
         Transactional like ``fit``: the network and its optimizer are copied
         before the update, so a call that fails (bad chunk, wrong width,
@@ -719,8 +721,8 @@ class BinaryHashEncoder(
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
-        if self._n_anchors(X):  # from this chunk's rows and the network as now trained
-            self._fit_anchors(X, seed + 5)
+        if self._n_anchors(X, chunk=True):  # this chunk's rows, the network as now trained
+            self._fit_anchors(X, seed + 5, chunk=True)
         return self
 
     def _validate(self, X, y, *, reset):
@@ -1021,13 +1023,16 @@ class BinaryHashEncoder(
         # long codes: the wide network (and every nested length) needs the steps
         return 2 * self.max_epochs if n_bits > 64 else self.max_epochs
 
-    def _n_anchors(self, X):
+    def _n_anchors(self, X, chunk=False):
         """Anchors of smoothed codes for training rows ``X`` (``"auto"`` resolved)."""
         if not isinstance(self.n_anchors, str):
             return self.n_anchors
-        # long codes only: below 65 bits the scan of the anchors costs several times the
-        # small network's encoding for 1-2 points (docs/nested_codes.md)
-        if self.n_bits <= 64:
+        # not per partial_fit chunk: the k-means would run at every call and only the last
+        # call's anchors be kept; long codes only: below 65 bits the scan of the anchors
+        # costs several times the small network's encoding for 1-2 points
+        # (docs/nested_codes.md); the trained width, which set_params(n_bits=...) does
+        # not change before the next fit
+        if chunk or self._n_features_out <= 64:
             return 0
         # zero rows have no direction to cluster: all-zero data keeps the network's codes
         return min(4096, int(np.count_nonzero(np.any(X != 0, axis=1))) // 3)

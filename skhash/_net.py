@@ -86,8 +86,8 @@ class HashNet(NeuralNet):
             module.train(training)
         if not bool(torch.isfinite(out).all()):
             raise FloatingPointError(
-                "Training diverged: after the last step the network's outputs on the "
-                "training rows are not finite."
+                "Training diverged: after the last step the network's pre-activations "
+                "on the training rows are not finite (its weights overflowed)."
             )
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):

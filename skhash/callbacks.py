@@ -15,7 +15,8 @@ them use skorch's public callback API only.
 
 The functions :func:`histogram_counts`, :func:`sparkline` and
 :func:`code_statistics` compute the same figures for any array of relaxed
-codes, e.g. ``encoder.embed(X)``.
+codes, e.g. ``encoder.embed(X)`` (of the network alone: smoothed codes, which
+``n_anchors`` gives above 64 bits by default, lie outside [-1, 1]).
 """
 
 import math

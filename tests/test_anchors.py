@@ -151,13 +151,29 @@ def test_auto_smooths_codes_over_64_bits_only(digits):
     assert (off.transform(X) != enc.transform(X)).any()
 
 
-def test_auto_fits_anchors_on_each_partial_fit_chunk(digits):
+def test_auto_caps_the_anchors_at_4096():
+    # the resolved number only: a k-means of 4,096 clusters is a benchmark's cost, not a test's
+    rows = np.ones((12_300, 3))
+    assert BinaryHashEncoder(n_bits=65)._n_anchors(rows) == 4096
+    assert BinaryHashEncoder(n_bits=65)._n_anchors(rows[:12_000]) == 4000
+    assert BinaryHashEncoder(n_bits=64)._n_anchors(rows) == 0
+    assert BinaryHashEncoder(n_bits=65, n_anchors=7)._n_anchors(rows) == 7
+
+
+def test_auto_fits_no_anchors_in_partial_fit_and_follows_the_trained_width(digits):
     X, _ = digits
+    # a call cannot know it is the last: "auto" would pay a k-means per call for nothing
     enc = BinaryHashEncoder(random_state=0, **dict(FAST, n_bits=72, max_steps=10))
-    enc.partial_fit(X[:60])
-    assert enc.n_anchors_ == 20
-    enc.partial_fit(X[60:150])
+    enc.partial_fit(X[:60]).partial_fit(X[60:150])
+    assert "n_anchors_" not in vars(enc)
+    # fit resolves "auto" for the trained network's width, not a pending set_params(n_bits)
+    enc.fit(X[:90])
     assert enc.n_anchors_ == 30
+    short = BinaryHashEncoder(random_state=0, **dict(FAST, n_bits=8, max_steps=10)).fit(X[:90])
+    short.set_params(n_bits=72)
+    assert short._n_anchors(X[:90]) == 0
+    enc.set_params(n_bits=8)
+    assert enc._n_anchors(X[:90]) == 30
 
 
 @pytest.mark.parametrize(
