@@ -252,7 +252,8 @@ class BinaryHashEncoder(
         that of the 128- and 256-bit ones and 6.4x that of the 64-bit one,
         hence none by default at 64 bits and below), and the k-means run adds
         to ``fit`` (45-60 s for 4,096 anchors of 12,813 rows of 384 features,
-        on one thread). A zero row, which has no cosine to an anchor, keeps
+        168 s for the 32,768 rows of the default ``max_samples``, on one
+        thread). A zero row, which has no cosine to an anchor, keeps
         the network's code.
     anchor_neighbors : int, default=3
         Anchors averaged per row (with anchors); capped at the number of
