@@ -555,17 +555,24 @@ class BinaryHashEncoder(
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
-        if self._n_anchors(X):
-            self._fit_anchors(X, seed + 5)
+        n_anchors = self._n_anchors(X)
+        if n_anchors:
+            self._fit_anchors(X, n_anchors, seed + 5)
         return self
 
-    def _fit_anchors(self, X, seed, chunk=False):
+    def _fit_anchors(self, X, n_anchors, seed):
         """Add the anchors of smoothed codes (``n_anchors``) to ``module_state_``."""
+        import torch
+        from threadpoolctl import threadpool_limits
+
         from ._inference import anchor_table, forward, read_only_state
 
         Z = forward(self.module_state_, X)  # the network's own outputs, not yet smoothed
-        n_anchors = self._n_anchors(X, chunk=chunk)
-        table = anchor_table(X, Z, n_anchors, self.anchor_neighbors, self.anchor_weight, seed)
+        # k-means sums per OpenMP thread, so its centres (and the codes) follow the thread
+        # count, which numba's OpenMP layer can change: tie it to torch's, which the
+        # network's codes depend on already
+        with threadpool_limits(limits=torch.get_num_threads(), user_api="openmp"):
+            table = anchor_table(X, Z, n_anchors, self.anchor_neighbors, self.anchor_weight, seed)
         self.module_state_ = read_only_state({**self.module_state_, **table})
         self.n_anchors_ = int(table["anchors.values"].shape[0])
 
@@ -722,8 +729,9 @@ class BinaryHashEncoder(
         self.scaler_ = scaler
         self.teacher_temperature_ = teacher_temperature
         self._set_trained(net)
-        if self._n_anchors(X, chunk=True):  # this chunk's rows, the network as now trained
-            self._fit_anchors(X, seed + 5, chunk=True)
+        n_anchors = self._n_anchors(X, chunk=True)
+        if n_anchors:  # from this chunk's rows and the network as now trained
+            self._fit_anchors(X, n_anchors, seed + 5)
         return self
 
     def _validate(self, X, y, *, reset):
